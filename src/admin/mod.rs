@@ -1,0 +1,64 @@
+//! The admin plane on its own listener: health, readiness and metrics. The control API
+//! (`/api/v1/*`) joins it here.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::runtime::Shared;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+/// Serves until `stop` fires (after the data plane has drained).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: oneshot::Receiver<()>) {
+    let app = router(shared);
+    let res = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "admin listener failed");
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"success": true, "data": {"status": "ok"}}))
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    if shared.draining.load(Ordering::SeqCst) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"success": false, "error": {
+                "code": "DRAINING", "message": "the gateway is shutting down",
+                "reference_id": crate::proxy::respond::reference_id()}})),
+        )
+    } else {
+        (
+            StatusCode::OK,
+            axum::Json(json!({"success": true, "data": {"status": "ready"}})),
+        )
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(),
+    )
+}

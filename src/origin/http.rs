@@ -1,0 +1,151 @@
+//! `http`: an upstream HTTP/1.1 server, through a pooled keep-alive client.
+//!
+//! Bodies stream both ways. Hop-by-hop headers (RFC 9110 §7.6.1) are dropped in both
+//! directions, the token never leaves (the query arrives without it, and an `Authorization`
+//! that carried it is removed), and `X-Forwarded-For`/`-Proto`/`-Host` are set.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::{Origin, OriginError, OriginFuture, OriginRequest};
+use crate::body::Body;
+
+pub struct HttpOrigin {
+    client: Client<HttpConnector, Body>,
+    /// `http://host:port`
+    authority: String,
+    /// Base path without a trailing slash (may be empty).
+    base_path: String,
+    timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl HttpOrigin {
+    pub fn new(
+        base: &Uri,
+        connect_timeout: Duration,
+        timeout: Duration,
+        idle_timeout: Duration,
+    ) -> HttpOrigin {
+        let mut conn = HttpConnector::new();
+        conn.set_connect_timeout(Some(connect_timeout));
+        conn.set_nodelay(true);
+        conn.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(conn);
+        let authority = format!(
+            "http://{}",
+            base.authority().map(|a| a.as_str()).unwrap_or("")
+        );
+        HttpOrigin {
+            client,
+            authority,
+            base_path: base.path().trim_end_matches('/').to_owned(),
+            timeout,
+            idle_timeout,
+        }
+    }
+}
+
+/// Hop-by-hop headers: never forwarded, in either direction.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including those that `Connection` names.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    h.remove("proxy-connection");
+}
+
+fn classify(e: hyper_util::client::legacy::Error) -> OriginError {
+    let mut src = e.source();
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return OriginError::Timeout;
+            }
+        }
+        src = s.source();
+    }
+    OriginError::Unreachable(e)
+}
+
+impl Origin for HttpOrigin {
+    fn serve(&self, req: OriginRequest) -> OriginFuture<'_> {
+        Box::pin(async move {
+            let mut uri = String::with_capacity(
+                self.authority.len() + self.base_path.len() + req.path.len() + req.query.len() + 2,
+            );
+            uri.push_str(&self.authority);
+            uri.push_str(&self.base_path);
+            uri.push_str(&crate::path::encode(&req.path));
+            if !req.query.is_empty() {
+                uri.push('?');
+                uri.push_str(&req.query);
+            }
+            let mut headers = req.headers;
+            strip_hop_by_hop(&mut headers);
+            if req.strip_authorization {
+                headers.remove(header::AUTHORIZATION);
+            }
+            if let Some(host) = headers.remove(header::HOST) {
+                headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+            }
+            if let Ok(v) = HeaderValue::from_str(&req.forwarded_for) {
+                headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+            }
+            headers.insert(
+                HeaderName::from_static("x-forwarded-proto"),
+                HeaderValue::from_static(if req.tls { "https" } else { "http" }),
+            );
+            let mut out = Request::builder()
+                .method(req.method)
+                .uri(uri)
+                .body(Body::request(req.body))
+                .map_err(OriginError::Request)?;
+            *out.headers_mut() = headers;
+
+            let resp = match tokio::time::timeout(self.timeout, self.client.request(out)).await {
+                Err(_) => return Err(OriginError::Timeout),
+                Ok(Err(e)) => return Err(classify(e)),
+                Ok(Ok(r)) => r,
+            };
+            let (mut parts, body) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Ok(http::Response::from_parts(
+                parts,
+                Body::upstream(body, self.idle_timeout),
+            ))
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! Origins: where the bytes come from once a request is admitted.
+//!
+//! An [`Origin`] gets a request whose path is already normalised and stripped of the route
+//! prefix, and whose query no longer holds the token. It answers with a streamed response, or
+//! an [`OriginError`] that `proxy::respond` turns into the status the contract names.
+
+pub mod dir;
+pub mod http;
+mod range;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use ::http::{HeaderMap, Method, Response};
+use hyper::body::Incoming;
+
+use crate::body::Body;
+
+/// What an origin is asked for.
+pub struct OriginRequest {
+    pub method: Method,
+    /// Decoded, normalised, starting with `/`.
+    pub path: String,
+    /// Raw query string to pass on (never contains the token); empty for none.
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Incoming,
+    pub client_ip: IpAddr,
+    /// `X-Forwarded-For` value to send: the chain the gateway believes, ending in the client.
+    pub forwarded_for: String,
+    pub tls: bool,
+    /// The `Authorization` header carried the token and must not be forwarded.
+    pub strip_authorization: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    #[error("no such file")]
+    NotFound,
+    #[error("the path resolves outside the origin's root")]
+    OutsideRoot,
+    #[error("this origin serves only GET and HEAD")]
+    MethodNotAllowed,
+    #[error("the requested range is not satisfiable")]
+    RangeNotSatisfiable { len: u64 },
+    #[error("reading the file failed")]
+    Io(#[source] std::io::Error),
+    #[error("the origin could not be reached")]
+    Unreachable(#[source] hyper_util::client::legacy::Error),
+    #[error("the upstream request could not be built")]
+    Request(#[source] ::http::Error),
+    #[error("the origin did not answer in time")]
+    Timeout,
+}
+
+pub type OriginFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Response<Body>, OriginError>> + Send + 'a>>;
+
+/// A source of files. Called once per admitted request.
+pub trait Origin: Send + Sync + 'static {
+    fn serve(&self, req: OriginRequest) -> OriginFuture<'_>;
+}

@@ -1,0 +1,159 @@
+//! The live snapshot: a validated config and everything built from it (keyring, origins,
+//! routes with their filter chains, TLS settings). Requests load the current snapshot once
+//! and use it to the end, so a reload never changes the rules under a request in flight.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::config::{Config, FilterKind, OriginKind, Problem, Problems};
+use crate::filter::{Chain, Filter, signature::Signature};
+use crate::metrics::Metrics;
+use crate::origin::{Origin, dir::DirOrigin, http::HttpOrigin};
+use crate::token::Keyring;
+
+pub struct Route {
+    pub prefix: String,
+    pub strip_prefix: bool,
+    pub origin: Arc<dyn Origin>,
+    pub chain: Chain,
+    pub view_grace: Duration,
+}
+
+pub struct Runtime {
+    pub config: Config,
+    pub keyring: Arc<Keyring>,
+    /// Longest prefix first, so the first match is the best one.
+    pub routes: Vec<Route>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Runtime {
+    /// Builds a snapshot. Fails (with TOML paths) on anything that only shows when the
+    /// parts are made, such as a certificate that does not parse.
+    pub fn build(config: Config) -> Result<Runtime, Problems> {
+        let tls = match &config.server.tls {
+            None => None,
+            Some(files) => Some(crate::server::tls::server_config(files).map_err(|e| {
+                Problems(vec![Problem {
+                    path: e.toml_path().to_owned(),
+                    message: e.to_string(),
+                }])
+            })?),
+        };
+        let keyring = Arc::new(Keyring::new(&config.keys));
+        let origins: Vec<Arc<dyn Origin>> = config
+            .origins
+            .iter()
+            .map(|o| -> Arc<dyn Origin> {
+                match &o.kind {
+                    OriginKind::Dir { root } => Arc::new(DirOrigin::new(root.clone())),
+                    OriginKind::Http {
+                        base,
+                        connect_timeout,
+                        timeout,
+                        idle_timeout,
+                    } => Arc::new(HttpOrigin::new(
+                        base,
+                        *connect_timeout,
+                        *timeout,
+                        *idle_timeout,
+                    )),
+                }
+            })
+            .collect();
+        let mut routes: Vec<Route> = config
+            .routes
+            .iter()
+            .map(|r| {
+                let filters = r
+                    .filters
+                    .iter()
+                    .map(|f| -> Arc<dyn Filter> {
+                        match f {
+                            FilterKind::Signature => Arc::new(Signature {
+                                keyring: keyring.clone(),
+                                clock_skew: config.server.clock_skew,
+                                max_ttl: r.max_ttl,
+                            }),
+                        }
+                    })
+                    .collect();
+                Route {
+                    prefix: r.prefix.clone(),
+                    strip_prefix: r.strip_prefix,
+                    origin: origins[r.origin].clone(),
+                    chain: Chain::new(filters),
+                    view_grace: r.view_grace,
+                }
+            })
+            .collect();
+        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        Ok(Runtime {
+            config,
+            keyring,
+            routes,
+            tls,
+        })
+    }
+
+    pub fn route_for(&self, decoded_path: &str) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| decoded_path.starts_with(r.prefix.as_str()))
+    }
+}
+
+/// What every part of the running server shares.
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub config_path: PathBuf,
+    pub metrics: Arc<Metrics>,
+    /// Set once a drain has begun: `/readyz` answers 503 so load balancers stop sending.
+    pub draining: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime, config_path: &Path) -> Arc<Shared> {
+        Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            config_path: config_path.to_owned(),
+            metrics: Arc::new(Metrics::default()),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// Re-reads the config file and swaps the new snapshot in whole, or keeps the old one.
+    /// Listener addresses are fixed for the life of the process; a change is reported.
+    pub fn reload(&self) -> Result<(), Problems> {
+        let config = Config::load(&self.config_path)?;
+        let old = self.runtime.load();
+        let mut warn = Vec::new();
+        if config.server.listen != old.config.server.listen {
+            warn.push("server.listen");
+        }
+        if config.admin.as_ref().map(|a| a.listen) != old.config.admin.as_ref().map(|a| a.listen)
+        {
+            warn.push("admin.listen");
+        }
+        if config.server.tls.is_some() != old.config.server.tls.is_some() {
+            warn.push("server.tls");
+        }
+        if !warn.is_empty() {
+            tracing::warn!(
+                keys = ?warn,
+                "reload: listener settings changed; they take effect on restart only"
+            );
+        }
+        let mut rt = Runtime::build(config)?;
+        if rt.tls.is_some() != old.tls.is_some() {
+            // The listener's TLS mode is fixed; keep serving as it started.
+            rt.tls = old.tls.clone();
+        }
+        self.runtime.store(Arc::new(rt));
+        Ok(())
+    }
+}
