@@ -102,34 +102,30 @@ impl http_body::Body for Body {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::File { stream, remaining } => {
-                match ready!(Pin::new(stream).poll_next(cx)) {
-                    Some(Ok(b)) => {
-                        *remaining = remaining.saturating_sub(b.len() as u64);
-                        Poll::Ready(Some(Ok(Frame::data(b))))
-                    }
-                    Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
-                    None if *remaining > 0 => Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the file shrank while it was being sent",
-                    )
-                    .into()))),
-                    None => Poll::Ready(None),
+            Kind::File { stream, remaining } => match ready!(Pin::new(stream).poll_next(cx)) {
+                Some(Ok(b)) => {
+                    *remaining = remaining.saturating_sub(b.len() as u64);
+                    Poll::Ready(Some(Ok(Frame::data(b))))
                 }
-            }
-            Kind::Upstream { inner, idle, timer } => {
-                match Pin::new(inner).poll_frame(cx) {
-                    Poll::Ready(r) => {
-                        let deadline = tokio::time::Instant::now() + *idle;
-                        timer.as_mut().reset(deadline);
-                        Poll::Ready(r.map(|f| f.map_err(Into::into)))
-                    }
-                    Poll::Pending => {
-                        ready!(timer.as_mut().poll(cx));
-                        Poll::Ready(Some(Err(IdleTimeout(*idle).into())))
-                    }
+                Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+                None if *remaining > 0 => Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file shrank while it was being sent",
+                )
+                .into()))),
+                None => Poll::Ready(None),
+            },
+            Kind::Upstream { inner, idle, timer } => match Pin::new(inner).poll_frame(cx) {
+                Poll::Ready(r) => {
+                    let deadline = tokio::time::Instant::now() + *idle;
+                    timer.as_mut().reset(deadline);
+                    Poll::Ready(r.map(|f| f.map_err(Into::into)))
                 }
-            }
+                Poll::Pending => {
+                    ready!(timer.as_mut().poll(cx));
+                    Poll::Ready(Some(Err(IdleTimeout(*idle).into())))
+                }
+            },
             Kind::Request(inner) => Pin::new(inner)
                 .poll_frame(cx)
                 .map(|o| o.map(|r| r.map_err(Into::into))),

@@ -13,7 +13,11 @@ use crate::token::mint::{MintRequest, mint, parse_ip};
 use crate::token::{Keyring, Methods};
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "A gateway for expiring, countable, revocable file links")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A gateway for expiring, countable, revocable file links"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +100,10 @@ fn serve(path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(p) => return fail(format!("invalid config `{}`: {p}", path.display())),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
@@ -112,8 +119,7 @@ fn fail(msg: String) -> ExitCode {
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    let result =
-        Config::load(&path).and_then(|c| crate::runtime::Runtime::build(c).map(|_| ()));
+    let result = Config::load(&path).and_then(|c| crate::runtime::Runtime::build(c).map(|_| ()));
     match result {
         Ok(()) => {
             println!("{}: ok", path.display());

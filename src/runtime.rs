@@ -91,7 +91,7 @@ impl Runtime {
                 }
             })
             .collect();
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(Runtime {
             config,
             keyring,
@@ -135,8 +135,7 @@ impl Shared {
         if config.server.listen != old.config.server.listen {
             warn.push("server.listen");
         }
-        if config.admin.as_ref().map(|a| a.listen) != old.config.admin.as_ref().map(|a| a.listen)
-        {
+        if config.admin.as_ref().map(|a| a.listen) != old.config.admin.as_ref().map(|a| a.listen) {
             warn.push("admin.listen");
         }
         if config.server.tls.is_some() != old.config.server.tls.is_some() {

@@ -38,7 +38,8 @@ async fn streams_256_mib_with_flat_memory() {
     let mut want = sha2::Sha256::new();
     {
         use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(files.root.join("big.bin")).unwrap());
+        let mut f =
+            std::io::BufWriter::new(std::fs::File::create(files.root.join("big.bin")).unwrap());
         for i in 0..(SIZE >> 20) {
             block[..8].copy_from_slice(&i.to_le_bytes());
             want.update(&block);
@@ -50,7 +51,12 @@ async fn streams_256_mib_with_flat_memory() {
     let url = gw.sign_path("/files/big.bin");
     let resp = gw
         .client()
-        .send_streaming(gw.client().request("GET", &url).body(Full::default()).unwrap())
+        .send_streaming(
+            gw.client()
+                .request("GET", &url)
+                .body(Full::default())
+                .unwrap(),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-length"], SIZE.to_string().as_str());
@@ -97,7 +103,9 @@ async fn range_head_and_conditionals() {
     assert_eq!(r.header("content-range"), Some("bytes */20"));
     assert_eq!(r.code(), "RANGE_NOT_SATISFIABLE");
     // If-Range with the current ETag honours the range; with a stale one, the whole file.
-    let r = c.get_with(&url, &[("range", "bytes=0-1"), ("if-range", &etag)]).await;
+    let r = c
+        .get_with(&url, &[("range", "bytes=0-1"), ("if-range", &etag)])
+        .await;
     assert_eq!(r.status, 206);
     let r = c
         .get_with(&url, &[("range", "bytes=0-1"), ("if-range", "\"stale\"")])
@@ -118,7 +126,10 @@ async fn range_head_and_conditionals() {
     let r = c.get_with(&url, &[("if-modified-since", &modified)]).await;
     assert_eq!(r.status, 304);
     let r = c
-        .get_with(&url, &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")])
+        .get_with(
+            &url,
+            &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -135,14 +146,20 @@ async fn http2_and_http1_over_tls() {
     assert!(url.starts_with("/files/my%20report%20%28v2%29.pdf?token="));
     let r = gw.h2_client().get(&url).await;
     assert_eq!(r.version, http::Version::HTTP_2);
-    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"%PDF-1.7 pretend"[..]));
+    assert_eq!(
+        (r.status.as_u16(), &r.body[..]),
+        (200, &b"%PDF-1.7 pretend"[..])
+    );
     assert_eq!(r.header("content-type"), Some("application/pdf"));
     let r = gw.client().get(&url).await;
     assert_eq!(r.version, http::Version::HTTP_11);
     assert_eq!(r.status, 200);
     // Refusals look the same over HTTP/2.
     let r = gw.h2_client().get("/files/a.txt").await;
-    assert_eq!((r.status.as_u16(), r.code().as_str()), (401, "TOKEN_MISSING"));
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (401, "TOKEN_MISSING")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,14 +178,19 @@ async fn bearer_token_and_download_name() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-disposition"),
-        Some("attachment; filename=\"R_sum_ 2026.txt\"; filename*=UTF-8''R%C3%A9sum%C3%A9%202026.txt")
+        Some(
+            "attachment; filename=\"R_sum_ 2026.txt\"; filename*=UTF-8''R%C3%A9sum%C3%A9%202026.txt"
+        )
     );
     // Token in both places is ambiguous and refused.
     let r = gw
         .client()
         .get_with(&url, &[("authorization", &format!("Bearer {token}"))])
         .await;
-    assert_eq!((r.status.as_u16(), r.code().as_str()), (403, "DUPLICATE_TOKEN"));
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (403, "DUPLICATE_TOKEN")
+    );
 }
 
 /// Every row of the contract's status table that the foundation covers, against an `http`
@@ -195,18 +217,58 @@ async fn status_table() {
     // (request, method, expected status, expected code)
     let mut cases: Vec<(String, &str, u16, &str)> = vec![
         ("/files/doc.pdf".into(), "GET", 401, "TOKEN_MISSING"),
-        (valid.replace("token=", "token=x"), "GET", 403, "INVALID_TOKEN"),
-        (format!("{}A", &valid[..valid.len() - 1]), "GET", 403, "BAD_SIGNATURE"),
+        (
+            valid.replace("token=", "token=x"),
+            "GET",
+            403,
+            "INVALID_TOKEN",
+        ),
+        (
+            format!("{}A", &valid[..valid.len() - 1]),
+            "GET",
+            403,
+            "BAD_SIGNATURE",
+        ),
         (valid.clone(), "POST", 403, "METHOD_NOT_ALLOWED"),
         (valid.clone(), "DELETE", 403, "METHOD_NOT_ALLOWED"),
-        (valid.replace("/files/doc.pdf", "/files/other.pdf"), "GET", 403, "PATH_MISMATCH"),
+        (
+            valid.replace("/files/doc.pdf", "/files/other.pdf"),
+            "GET",
+            403,
+            "PATH_MISMATCH",
+        ),
         (format!("{valid}&x=1"), "GET", 403, "BAD_SIGNATURE"),
         (valid.replace("?", "?x=1&"), "GET", 403, "BAD_SIGNATURE"),
-        (format!("{valid}&{}", valid.split_once('?').unwrap().1), "GET", 403, "DUPLICATE_TOKEN"),
-        (sign(&|r| r.ip = Some("10.0.0.0/8".parse().unwrap())), "GET", 403, "IP_MISMATCH"),
-        (sign(&|r| r.not_before = Some(t + 3600)), "GET", 403, "NOT_YET_VALID"),
-        (gw.sign_at(&MintRequest::new("/files/doc.pdf"), t - 7200), "GET", 410, "EXPIRED"),
-        (gw.sign_at(&MintRequest::new("/files/doc.pdf"), t + 3600), "GET", 403, "INVALID_TOKEN"),
+        (
+            format!("{valid}&{}", valid.split_once('?').unwrap().1),
+            "GET",
+            403,
+            "DUPLICATE_TOKEN",
+        ),
+        (
+            sign(&|r| r.ip = Some("10.0.0.0/8".parse().unwrap())),
+            "GET",
+            403,
+            "IP_MISMATCH",
+        ),
+        (
+            sign(&|r| r.not_before = Some(t + 3600)),
+            "GET",
+            403,
+            "NOT_YET_VALID",
+        ),
+        (
+            gw.sign_at(&MintRequest::new("/files/doc.pdf"), t - 7200),
+            "GET",
+            410,
+            "EXPIRED",
+        ),
+        (
+            gw.sign_at(&MintRequest::new("/files/doc.pdf"), t + 3600),
+            "GET",
+            403,
+            "INVALID_TOKEN",
+        ),
     ];
     // Unknown key id: minted by a keyring the gateway does not have.
     {
@@ -216,7 +278,8 @@ async fn status_table() {
             secret: tollgate::config::Secret::new(vec![7; 32]),
             verify_only: false,
         }]);
-        let m = tollgate::token::mint::mint(&cfg, &ring, &MintRequest::new("/files/doc.pdf"), t).unwrap();
+        let m = tollgate::token::mint::mint(&cfg, &ring, &MintRequest::new("/files/doc.pdf"), t)
+            .unwrap();
         let u = m.url.strip_prefix(&cfg.public_url).unwrap().to_owned();
         cases.push((u, "GET", 403, "UNKNOWN_KEY"));
         // A key with a known id but the wrong secret.
@@ -225,7 +288,8 @@ async fn status_table() {
             secret: tollgate::config::Secret::new(vec![7; 32]),
             verify_only: false,
         }]);
-        let m = tollgate::token::mint::mint(&cfg, &ring, &MintRequest::new("/files/doc.pdf"), t).unwrap();
+        let m = tollgate::token::mint::mint(&cfg, &ring, &MintRequest::new("/files/doc.pdf"), t)
+            .unwrap();
         let u = m.url.strip_prefix(&cfg.public_url).unwrap().to_owned();
         cases.push((u, "GET", 403, "BAD_SIGNATURE"));
     }
@@ -236,7 +300,11 @@ async fn status_table() {
             (*status, *code),
             "{method} {target}"
         );
-        assert!(r.json()["error"]["reference_id"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(
+            r.json()["error"]["reference_id"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+        );
         assert_eq!(r.json()["success"], false);
     }
     assert_eq!(origin.count(), 0, "a refused request reached the origin");
@@ -256,7 +324,9 @@ async fn status_table() {
     assert_eq!(origin.seen().last().unwrap().method, "PUT");
 
     // Browsers get HTML.
-    let r = c.get_with("/files/doc.pdf", &[("accept", "text/html,*/*")]).await;
+    let r = c
+        .get_with("/files/doc.pdf", &[("accept", "text/html,*/*")])
+        .await;
     assert_eq!(r.status, 401);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     assert!(String::from_utf8_lossy(&r.body).contains("TOKEN_MISSING"));
@@ -287,7 +357,11 @@ async fn origin_never_sees_the_token() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-origin"), Some("yes"));
-    assert_eq!(r.header("x-origin-private"), None, "hop-by-hop header leaked back");
+    assert_eq!(
+        r.header("x-origin-private"),
+        None,
+        "hop-by-hop header leaked back"
+    );
     let (path, _) = url.split_once('?').unwrap();
     let r = c
         .get_with(
@@ -302,7 +376,12 @@ async fn origin_never_sees_the_token() {
         assert_eq!(s.uri, "/a%20b.pdf?v=2&lang=fr%20CA");
         assert!(!s.uri.contains(&token));
         for (name, v) in &s.headers {
-            assert!(!v.as_bytes().windows(20).any(|w| token.as_bytes().starts_with(w)), "{name} carries the token");
+            assert!(
+                !v.as_bytes()
+                    .windows(20)
+                    .any(|w| token.as_bytes().starts_with(w)),
+                "{name} carries the token"
+            );
         }
         assert!(s.headers.get("authorization").is_none());
         assert!(s.headers.get("x-hop").is_none());
@@ -330,13 +409,22 @@ async fn origin_down_is_502_and_stalled_is_504() {
         .start();
     let c = gw.client();
     let r = c.get(&gw.sign_path("/dead/x")).await;
-    assert_eq!((r.status.as_u16(), r.code().as_str()), (502, "ORIGIN_UNREACHABLE"));
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (502, "ORIGIN_UNREACHABLE")
+    );
     let started = std::time::Instant::now();
     let r = c.get(&gw.sign_path("/slow/x")).await;
-    assert_eq!((r.status.as_u16(), r.code().as_str()), (504, "ORIGIN_TIMEOUT"));
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (504, "ORIGIN_TIMEOUT")
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     // The 5xx reference id is in the log, so an operator can find the cause.
-    let id = r.json()["error"]["reference_id"].as_str().unwrap().to_owned();
+    let id = r.json()["error"]["reference_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     gw.wait_log(&id);
 }
 
@@ -349,11 +437,19 @@ async fn origin_stalling_mid_body_is_cut_off() {
         .start();
     let resp = gw
         .client()
-        .send_streaming(gw.client().request("GET", "/files/x").body(Full::default()).unwrap())
+        .send_streaming(
+            gw.client()
+                .request("GET", "/files/x")
+                .body(Full::default())
+                .unwrap(),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let res = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await;
-    assert!(matches!(res, Ok(Err(_))), "the body should end in an error, not hang");
+    assert!(
+        matches!(res, Ok(Err(_))),
+        "the body should end in an error, not hang"
+    );
     gw.wait_metric("tollgate_requests_in_flight", 0).await;
 }
 
@@ -377,7 +473,14 @@ async fn client_abort_mid_download_leaves_nothing_behind() {
         let mut body = resp.into_body();
         let mut got = 0;
         while got < (1 << 20) {
-            got += body.frame().await.unwrap().unwrap().into_data().map(|d| d.len()).unwrap_or(0);
+            got += body
+                .frame()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_data()
+                .map(|d| d.len())
+                .unwrap_or(0);
         }
         assert!(gw.metric("tollgate_requests_in_flight").await >= 1);
         drop(body); // closes the connection mid-download
@@ -387,7 +490,10 @@ async fn client_abort_mid_download_leaves_nothing_behind() {
     // The origin's side of the aborted proxy stream was released too.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while origin.aborted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(std::time::Instant::now() < deadline, "origin body never dropped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "origin body never dropped"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -404,7 +510,10 @@ async fn prefix_tokens_cover_their_prefix_only() {
     let r = c.get(&format!("/files/dir/page.html?{q}")).await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"<p>hi</p>"[..]));
     let r = c.get(&format!("/files/a.txt?{q}")).await;
-    assert_eq!((r.status.as_u16(), r.code().as_str()), (403, "PATH_MISMATCH"));
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (403, "PATH_MISMATCH")
+    );
     let r = c.get(&format!("/files/dir/../a.txt?{q}")).await;
     assert_eq!((r.status.as_u16(), r.code().as_str()), (400, "BAD_PATH"));
     let r = c.get(&format!("/files/dir/missing.txt?{q}")).await;
@@ -419,9 +528,15 @@ async fn public_route_serves_without_token_and_unknown_route_is_404() {
     let r = c.get("/public/a.txt").await;
     assert_eq!(r.status, 200);
     let r = c.get("/nowhere/a.txt").await;
-    assert_eq!((r.status.as_u16(), r.code().as_str()), (404, "ROUTE_NOT_FOUND"));
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (404, "ROUTE_NOT_FOUND")
+    );
     let r = c.method("POST", "/public/a.txt").await;
-    assert_eq!((r.status.as_u16(), r.code().as_str()), (405, "METHOD_NOT_ALLOWED"));
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (405, "METHOD_NOT_ALLOWED")
+    );
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
     let _ = Bytes::new();
 }

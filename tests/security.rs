@@ -15,7 +15,10 @@ use tollgate::token::mint::MintRequest;
 fn mutations(url: &str) -> Vec<(String, String)> {
     let (path, query) = url.split_once('?').unwrap();
     let params: Vec<&str> = query.split('&').collect();
-    let token = params.iter().find_map(|p| p.strip_prefix("token=")).unwrap();
+    let token = params
+        .iter()
+        .find_map(|p| p.strip_prefix("token="))
+        .unwrap();
     let (claims_b64, mac_b64) = token.split_once('.').unwrap();
     let mut out: Vec<(String, String)> = Vec::new();
     let mut add = |what: String, u: String| {
@@ -67,12 +70,36 @@ fn mutations(url: &str) -> Vec<(String, String)> {
     }
     add("trailing ?".into(), format!("{url}&"));
     // The path: case, encodings, slashes.
-    add("upper-case path".into(), format!("{}?{query}", path.to_uppercase()));
-    add("encode a path letter".into(), format!("{}?{query}", path.replacen("files/", "files/%72", 1).replacen("%72r", "%72", 1)));
-    add("lower-case path escape".into(), format!("{}?{query}", path.replace("%20", "%2f").replace("%2f", "%20").to_lowercase()));
+    add(
+        "upper-case path".into(),
+        format!("{}?{query}", path.to_uppercase()),
+    );
+    add(
+        "encode a path letter".into(),
+        format!(
+            "{}?{query}",
+            path.replacen("files/", "files/%72", 1)
+                .replacen("%72r", "%72", 1)
+        ),
+    );
+    add(
+        "lower-case path escape".into(),
+        format!(
+            "{}?{query}",
+            path.replace("%20", "%2f")
+                .replace("%2f", "%20")
+                .to_lowercase()
+        ),
+    );
     add("trailing slash".into(), format!("{path}/?{query}"));
-    add("double slash".into(), format!("{}?{query}", path.replacen("/files/", "/files//", 1)));
-    add("dot segment".into(), format!("{}?{query}", path.replacen("/files/", "/files/./", 1)));
+    add(
+        "double slash".into(),
+        format!("{}?{query}", path.replacen("/files/", "/files//", 1)),
+    );
+    add(
+        "dot segment".into(),
+        format!("{}?{query}", path.replacen("/files/", "/files/./", 1)),
+    );
     add("sibling".into(), format!("{}x?{query}", path));
     // The token: every character changed, truncated, extended, case-flipped, re-padded.
     let tok_pos = url.find("token=").unwrap() + 6;
@@ -87,11 +114,26 @@ fn mutations(url: &str) -> Vec<(String, String)> {
         u.replace_range(tok_pos + i..tok_pos + i + 1, &repl.to_string());
         add(format!("token char {i}"), u);
     }
-    add("token truncated".into(), url.replace(token, &token[..token.len() - 1]));
-    add("token extended".into(), url.replace(token, &format!("{token}A")));
-    add("token padded".into(), url.replace(token, &format!("{token}=")));
-    add("token upper-cased".into(), url.replace(token, &token.to_uppercase()));
-    add("token percent-encoded dot".into(), url.replace(token, &token.replace('.', "%2E")));
+    add(
+        "token truncated".into(),
+        url.replace(token, &token[..token.len() - 1]),
+    );
+    add(
+        "token extended".into(),
+        url.replace(token, &format!("{token}A")),
+    );
+    add(
+        "token padded".into(),
+        url.replace(token, &format!("{token}=")),
+    );
+    add(
+        "token upper-cased".into(),
+        url.replace(token, &token.to_uppercase()),
+    );
+    add(
+        "token percent-encoded dot".into(),
+        url.replace(token, &token.replace('.', "%2E")),
+    );
     add("mac only".into(), url.replace(token, mac_b64));
     // Claims edited and re-encoded with the old MAC: longer expiry, other path, no IP.
     let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(claims_b64).unwrap()).unwrap();
@@ -99,7 +141,7 @@ fn mutations(url: &str) -> Vec<(String, String)> {
     for (i, line) in lines.iter().enumerate() {
         let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
         l[i] = match i {
-            3 | 4 | 5 => (line.parse::<u64>().unwrap_or(0) + 86_400).to_string(),
+            3..=5 => (line.parse::<u64>().unwrap_or(0) + 86_400).to_string(),
             6 => "GET,HEAD,PUT".into(),
             7 => "p".into(),
             9 => String::new(),
@@ -107,7 +149,10 @@ fn mutations(url: &str) -> Vec<(String, String)> {
             _ => format!("{line}x"),
         };
         let forged = format!("{}.{mac_b64}", URL_SAFE_NO_PAD.encode(l.join("\n")));
-        add(format!("claim line {i} edited"), url.replace(token, &forged));
+        add(
+            format!("claim line {i} edited"),
+            url.replace(token, &forged),
+        );
     }
     out
 }
@@ -152,14 +197,22 @@ async fn tamper_suite_gets_nothing_through() {
         assert_eq!(r.status, 403, "{m}");
     }
     assert!(through.is_empty(), "got through: {through:?}");
-    assert_eq!(origin.count(), admitted, "a tampered request reached the origin");
+    assert_eq!(
+        origin.count(),
+        admitted,
+        "a tampered request reached the origin"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_escapes_never_leave_the_root() {
     let files = Files::new(&[("a.txt", b"fine"), ("sub/b.txt", b"fine too")]);
     // A symlink inside the root pointing out of it, and one to a directory outside.
-    std::os::unix::fs::symlink(files.tmp.path().join("secret.txt"), files.root.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        files.tmp.path().join("secret.txt"),
+        files.root.join("link.txt"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(files.tmp.path(), files.root.join("up")).unwrap();
     let gw = GatewayBuilder::new()
         .dir_origin("files", &files.root)
@@ -171,7 +224,11 @@ async fn path_escapes_never_leave_the_root() {
     // origin refuses.
     for p in ["/files/link.txt", "/files/up/secret.txt"] {
         let r = gw.client().get(&gw.sign_path(p)).await;
-        assert_eq!((r.status.as_u16(), r.code().as_str()), (404, "NOT_FOUND"), "{p}");
+        assert_eq!(
+            (r.status.as_u16(), r.code().as_str()),
+            (404, "NOT_FOUND"),
+            "{p}"
+        );
         assert!(!String::from_utf8_lossy(&r.body).contains("TOP SECRET"));
     }
     // Raw request-targets, on both a public and a signed route.
@@ -234,9 +291,16 @@ async fn oversized_slow_and_malformed_requests() {
     let resp = raw(gw.addr, big.as_bytes(), Duration::from_secs(5)).await;
     assert_eq!(raw_status(&resp), 431);
     // A huge query string (far past the header limit): refused.
-    let huge = format!("GET /files/a.txt?{} HTTP/1.1\r\nhost: x\r\n\r\n", "a=1&".repeat(50_000));
+    let huge = format!(
+        "GET /files/a.txt?{} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a=1&".repeat(50_000)
+    );
     let resp = raw(gw.addr, huge.as_bytes(), Duration::from_secs(5)).await;
-    assert!(matches!(raw_status(&resp), 414 | 431 | 400), "{}", raw_status(&resp));
+    assert!(
+        matches!(raw_status(&resp), 414 | 431 | 400),
+        "{}",
+        raw_status(&resp)
+    );
     // A long but legal query: a clear 403, not a 500.
     let long = format!("/files/a.txt?{}token=x.y", "a=1&".repeat(1000));
     let r = gw.client().get(&long).await;
@@ -244,13 +308,20 @@ async fn oversized_slow_and_malformed_requests() {
     // A client that starts a request and stalls is cut off by the header-read timeout.
     let started = std::time::Instant::now();
     let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    s.write_all(b"GET /files/a.txt HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    s.write_all(b"GET /files/a.txt HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "slow client was not disconnected");
     assert!(started.elapsed() < Duration::from_secs(5));
     // Garbage instead of HTTP.
-    let resp = raw(gw.addr, &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3, b'\n', b'\n'], Duration::from_secs(5)).await;
+    let resp = raw(
+        gw.addr,
+        &[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3, b'\n', b'\n'],
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(resp.is_empty() || raw_status(&resp) == 400);
     // Still alive and serving.
     let r = gw.client().get(&gw.sign_path("/files/a.txt")).await;
@@ -269,15 +340,22 @@ async fn malformed_tls_does_not_hurt() {
     // Plain HTTP to the TLS port, a truncated ClientHello, random bytes, and a silent client.
     let junk: [&[u8]; 3] = [
         b"GET / HTTP/1.1\r\nhost: x\r\n\r\n",
-        &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03],
-        &[0xde, 0xad, 0xbe, 0xef, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff],
+        &[
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ],
+        &[
+            0xde, 0xad, 0xbe, 0xef, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+        ],
     ];
     for j in junk {
         let _ = raw(gw.addr, j, Duration::from_secs(5)).await;
     }
     let started = std::time::Instant::now();
     let _ = raw(gw.addr, b"", Duration::from_secs(10)).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "silent TLS client not cut off");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "silent TLS client not cut off"
+    );
     gw.wait_metric("tollgate_connections_open", 0).await;
     assert!(gw.metric("tollgate_tls_handshake_failures_total").await >= 4);
     let r = gw.h2_client().get(&gw.sign_path("/files/a.txt")).await;
@@ -289,7 +367,12 @@ async fn no_secret_reaches_the_log() {
     let files = Files::new(&[("a.txt", b"ok")]);
     let secret_from_env = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE";
     let gw = GatewayBuilder::new()
-        .key(&format!("[[keys]]\nid = \"envkey\"\nsecret = \"env:TG_TEST_KEY\"\n"))
+        .key(
+            r#"[[keys]]
+id = "envkey"
+secret = "env:TG_TEST_KEY"
+"#,
+        )
         .env("TG_TEST_KEY", secret_from_env)
         .dir_origin("files", &files.root)
         .route("/files/", "files", r#"["signature"]"#, "")
@@ -312,7 +395,11 @@ async fn no_secret_reaches_the_log() {
     }
     // SIGHUP with a config whose problem sits next to a secret.
     let text = std::fs::read_to_string(&gw.config_path).unwrap();
-    std::fs::write(&gw.config_path, text.replace("[admin]", "bogus = 1\n[admin]")).unwrap();
+    std::fs::write(
+        &gw.config_path,
+        text.replace("[admin]", "bogus = 1\n[admin]"),
+    )
+    .unwrap();
     gw.signal("HUP");
     gw.wait_log("reload refused");
     let logs = gw.logs().join("\n");

@@ -14,7 +14,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{s}` has no unit (use ms, s, m, h or d, e.g. \"90s\")"))?;
     let (num, unit) = s.split_at(split);
     if num.is_empty() {
-        return Err(format!("`{s}` must start with a whole number, e.g. \"90s\""));
+        return Err(format!(
+            "`{s}` must start with a whole number, e.g. \"90s\""
+        ));
     }
     let n: u64 = num
         .parse()
@@ -25,7 +27,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
+            ));
+        }
     };
     n.checked_mul(secs_per)
         .map(Duration::from_secs)

@@ -47,7 +47,8 @@ impl Check {
 }
 
 pub(super) fn parse(text: &str) -> Result<Config, Problems> {
-    let de = toml::Deserializer::parse(text).map_err(|e| Problems(vec![toml_problem("", &e, text)]))?;
+    let de =
+        toml::Deserializer::parse(text).map_err(|e| Problems(vec![toml_problem("", &e, text)]))?;
     let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -86,10 +87,11 @@ fn build(c: &mut Check, raw: RawConfig) -> Option<Config> {
     let origins = origins(c, &raw.origins);
     let routes = routes(c, &raw.routes, &raw.origins);
     let api_keys = api_keys(c, &raw.api_keys);
-    if let (Some(s), Some(a)) = (&server, &admin) {
-        if s.listen == a.listen && s.listen.port() != 0 {
-            c.err("admin.listen", "must differ from server.listen");
-        }
+    if let (Some(s), Some(a)) = (&server, &admin)
+        && s.listen == a.listen
+        && s.listen.port() != 0
+    {
+        c.err("admin.listen", "must differ from server.listen");
     }
     Some(Config {
         public_url: public_url?,
@@ -154,32 +156,37 @@ fn server(c: &mut Check, s: &RawServer) -> Option<ServerConfig> {
             "must be between 8192 and 1048576",
         );
     }
+    let clock_skew = c.duration(
+        "server.clock_skew",
+        s.clock_skew.as_ref(),
+        Duration::from_secs(30),
+    );
+    let header_read_timeout = c.duration(
+        "server.header_read_timeout",
+        s.header_read_timeout.as_ref(),
+        Duration::from_secs(10),
+    );
+    let tls_handshake_timeout = c.duration(
+        "server.tls_handshake_timeout",
+        s.tls_handshake_timeout.as_ref(),
+        Duration::from_secs(10),
+    );
+    let drain_timeout = c.duration(
+        "server.drain_timeout",
+        s.drain_timeout.as_ref(),
+        Duration::from_secs(30),
+    );
+    // Everything above is checked even when `listen` is bad, so all problems are listed.
     let cfg = ServerConfig {
         listen: listen?,
         tls,
-        clock_skew: c.duration(
-            "server.clock_skew",
-            s.clock_skew.as_ref(),
-            Duration::from_secs(30),
-        ),
+        clock_skew,
         trusted_proxies: trusted,
         max_connections,
-        header_read_timeout: c.duration(
-            "server.header_read_timeout",
-            s.header_read_timeout.as_ref(),
-            Duration::from_secs(10),
-        ),
+        header_read_timeout,
         max_header_bytes,
-        tls_handshake_timeout: c.duration(
-            "server.tls_handshake_timeout",
-            s.tls_handshake_timeout.as_ref(),
-            Duration::from_secs(10),
-        ),
-        drain_timeout: c.duration(
-            "server.drain_timeout",
-            s.drain_timeout.as_ref(),
-            Duration::from_secs(30),
-        ),
+        tls_handshake_timeout,
+        drain_timeout,
     };
     if cfg.header_read_timeout.is_zero() {
         c.err("server.header_read_timeout", "must be greater than 0");
@@ -204,7 +211,10 @@ fn state(c: &mut Check, s: Option<&RawState>) -> Option<StateConfig> {
             };
             let path = PathBuf::from(path);
             if path.exists() && !path.is_dir() {
-                c.err("state.path", format!("`{}` is not a directory", path.display()));
+                c.err(
+                    "state.path",
+                    format!("`{}` is not a directory", path.display()),
+                );
             }
             Some(StateConfig::Embedded { path })
         }
@@ -251,7 +261,10 @@ fn keys(c: &mut Check, keys: &[RawKey]) -> Vec<KeyConfig> {
             continue;
         }
         if !seen.insert(k.id.clone()) {
-            c.err(format!("keys[{i}].id"), format!("duplicate key id `{}`", k.id));
+            c.err(
+                format!("keys[{i}].id"),
+                format!("duplicate key id `{}`", k.id),
+            );
         }
         let bytes = secret::resolve(&k.secret).and_then(|t| secret::decode_key(&t));
         match bytes {
@@ -268,7 +281,10 @@ fn keys(c: &mut Check, keys: &[RawKey]) -> Vec<KeyConfig> {
         }
     }
     if !keys.is_empty() && out.iter().all(|k| k.verify_only) && out.len() == keys.len() {
-        c.err("keys", "every key is verify_only: at least one must be able to mint");
+        c.err(
+            "keys",
+            "every key is verify_only: at least one must be able to mint",
+        );
     }
     out
 }
@@ -391,13 +407,19 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
         if !prefix_ok {
             c.err(
                 at("prefix"),
-                format!("`{}` must start and end with `/` and contain no dot-segments", r.prefix),
+                format!(
+                    "`{}` must start and end with `/` and contain no dot-segments",
+                    r.prefix
+                ),
             );
         } else if r.prefix == "/s/" || r.prefix.starts_with("/s/") {
             c.err(at("prefix"), "`/s/` is reserved for short links");
         }
         if !seen.insert(r.prefix.as_str()) {
-            c.err(at("prefix"), format!("duplicate route prefix `{}`", r.prefix));
+            c.err(
+                at("prefix"),
+                format!("duplicate route prefix `{}`", r.prefix),
+            );
         }
         let origin = origins.iter().position(|o| o.name == r.origin);
         if origin.is_none() {
@@ -424,10 +446,7 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                     continue;
                 }
                 other => {
-                    c.err(
-                        path,
-                        format!("unknown filter `{other}` (known: signature)"),
-                    );
+                    c.err(path, format!("unknown filter `{other}` (known: signature)"));
                     continue;
                 }
             };
@@ -457,7 +476,10 @@ fn api_keys(c: &mut Check, keys: &[RawApiKey]) -> Vec<ApiKeyConfig> {
     for (i, k) in keys.iter().enumerate() {
         let at = |f: &str| format!("api_keys[{i}].{f}");
         if !valid_id(&k.id) {
-            c.err(at("id"), "must be 1 to 64 characters of A-Z, a-z, 0-9, - or _");
+            c.err(
+                at("id"),
+                "must be 1 to 64 characters of A-Z, a-z, 0-9, - or _",
+            );
         } else if !seen.insert(k.id.as_str()) {
             c.err(at("id"), format!("duplicate api key id `{}`", k.id));
         }
@@ -474,7 +496,10 @@ fn api_keys(c: &mut Check, keys: &[RawApiKey]) -> Vec<ApiKeyConfig> {
         };
         let sha = hex32(&k.sha256);
         if sha.is_none() {
-            c.err(at("sha256"), "must be 64 hex digits (see `tollgate keygen --api-key`)");
+            c.err(
+                at("sha256"),
+                "must be 64 hex digits (see `tollgate keygen --api-key`)",
+            );
         }
         for (j, s) in k.scopes.iter().enumerate() {
             if !s.starts_with('/') {
@@ -491,16 +516,16 @@ fn api_keys(c: &mut Check, keys: &[RawApiKey]) -> Vec<ApiKeyConfig> {
         };
         let expires = match &k.expires {
             None => None,
-            Some(s) => match time::OffsetDateTime::parse(
-                s,
-                &time::format_description::well_known::Rfc3339,
-            ) {
-                Ok(t) => Some(t.unix_timestamp()),
-                Err(_) => {
-                    c.err(at("expires"), format!("`{s}` is not an RFC 3339 date-time"));
-                    None
+            Some(s) => {
+                match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                {
+                    Ok(t) => Some(t.unix_timestamp()),
+                    Err(_) => {
+                        c.err(at("expires"), format!("`{s}` is not an RFC 3339 date-time"));
+                        None
+                    }
                 }
-            },
+            }
         };
         if let (Some(kind), Some(sha256)) = (kind, sha) {
             out.push(ApiKeyConfig {

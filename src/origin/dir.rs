@@ -99,10 +99,10 @@ impl Origin for DirOrigin {
                 .header(LAST_MODIFIED, header(&httpdate::fmt_http_date(v.modified)))
                 .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
             if v.not_modified(&req.headers) {
-                return Ok(resp
+                return resp
                     .status(StatusCode::NOT_MODIFIED)
                     .body(Body::empty())
-                    .map_err(|e| OriginError::Io(std::io::Error::other(e)))?);
+                    .map_err(|e| OriginError::Io(std::io::Error::other(e)));
             }
             let mime = mime_guess::from_path(&opened.path).first_or_octet_stream();
             resp = resp.header(CONTENT_TYPE, header(mime.essence_str()));
@@ -157,12 +157,15 @@ mod tests {
         std::os::unix::fs::symlink(tmp.path(), root.join("up")).unwrap();
         let root = std::fs::canonicalize(&root).unwrap();
         assert!(DirOrigin::open(&root, "/a.txt").is_ok());
-        for bad in ["/link", "/up/secret.txt", "/../secret.txt", "/a.txt/..", "/x\\y"] {
+        for bad in [
+            "/link",
+            "/up/secret.txt",
+            "/../secret.txt",
+            "/a.txt/..",
+            "/x\\y",
+        ] {
             assert!(
-                matches!(
-                    DirOrigin::open(&root, bad),
-                    Err(OriginError::OutsideRoot)
-                ),
+                matches!(DirOrigin::open(&root, bad), Err(OriginError::OutsideRoot)),
                 "{bad}"
             );
         }
@@ -170,6 +173,9 @@ mod tests {
             DirOrigin::open(&root, "/missing"),
             Err(OriginError::NotFound)
         ));
-        assert!(matches!(DirOrigin::open(&root, "/"), Err(OriginError::NotFound)));
+        assert!(matches!(
+            DirOrigin::open(&root, "/"),
+            Err(OriginError::NotFound)
+        ));
     }
 }

@@ -90,10 +90,10 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
 fn classify(e: hyper_util::client::legacy::Error) -> OriginError {
     let mut src = e.source();
     while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return OriginError::Timeout;
-            }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return OriginError::Timeout;
         }
         src = s.source();
     }

@@ -94,16 +94,20 @@ impl Validators {
     /// True when a GET/HEAD should be answered 304 (RFC 9110 §13.2.2 steps 3 and 4).
     pub fn not_modified(&self, headers: &HeaderMap) -> bool {
         if let Some(inm) = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-            return inm.split(',').map(str::trim).any(|t| {
-                t == "*" || t.strip_prefix("W/").unwrap_or(t) == self.etag
-            });
+            return inm
+                .split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == self.etag);
         }
         if let Some(ims) = headers
             .get(IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
         {
-            let ims = ims.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let ims = ims
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             return self.modified_secs() <= ims;
         }
         false
@@ -119,7 +123,9 @@ impl Validators {
             Some(v) => httpdate::parse_http_date(v)
                 .ok()
                 .filter(|d| {
-                    d.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+                    d.duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0)
                         == self.modified_secs()
                 })
                 .map(|_| range),
@@ -138,7 +144,10 @@ mod tests {
         assert_eq!(parse_range("bytes=90-", 100), Part { start: 90, end: 99 });
         assert_eq!(parse_range("bytes=-10", 100), Part { start: 90, end: 99 });
         assert_eq!(parse_range("bytes=-1000", 100), Part { start: 0, end: 99 });
-        assert_eq!(parse_range("bytes=50-1000", 100), Part { start: 50, end: 99 });
+        assert_eq!(
+            parse_range("bytes=50-1000", 100),
+            Part { start: 50, end: 99 }
+        );
         assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
         assert_eq!(parse_range("bytes=-0", 100), Unsatisfiable);
         assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);

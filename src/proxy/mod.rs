@@ -139,12 +139,11 @@ async fn admit_and_fetch(
         strip_authorization,
     };
     let mut resp = route.origin.serve(oreq).await?;
-    if let Some(name) = claims.as_ref().and_then(|c| c.download_name.as_deref()) {
-        if matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT) {
-            if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
-                resp.headers_mut().insert(CONTENT_DISPOSITION, v);
-            }
-        }
+    if let Some(name) = claims.as_ref().and_then(|c| c.download_name.as_deref())
+        && matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
+        && let Ok(v) = HeaderValue::from_str(&content_disposition(name))
+    {
+        resp.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
     Ok(resp)
 }
@@ -226,7 +225,10 @@ mod tests {
         h.insert("x-forwarded-for", "203.0.113.9, 10.1.1.1".parse().unwrap());
         let lb: IpAddr = "10.0.0.2".parse().unwrap();
         let stranger: IpAddr = "198.51.100.1".parse().unwrap();
-        assert_eq!(client_ip(lb, &h, &trusted), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(lb, &h, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_ip(stranger, &h, &trusted), stranger);
         assert_eq!(client_ip(lb, &h, &[]), lb);
         assert_eq!(forwarded_for(stranger, &h, &trusted), "198.51.100.1");

@@ -187,16 +187,28 @@ async fn accept_loop(
             let _open = shared.metrics.connection_opened();
             let tls = shared.runtime.load().tls.clone();
             match tls {
-                None => serve_conn(TokioIo::new(stream), peer, false, shared, builder, watcher).await,
+                None => {
+                    serve_conn(TokioIo::new(stream), peer, false, shared, builder, watcher).await
+                }
                 Some(cfg) => {
-                    match tokio::time::timeout(hs_timeout, TlsAcceptor::from(cfg).accept(stream)).await {
-                        Ok(Ok(s)) => serve_conn(TokioIo::new(s), peer, true, shared, builder, watcher).await,
+                    match tokio::time::timeout(hs_timeout, TlsAcceptor::from(cfg).accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => {
+                            serve_conn(TokioIo::new(s), peer, true, shared, builder, watcher).await
+                        }
                         Ok(Err(e)) => {
-                            shared.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                            shared
+                                .metrics
+                                .tls_handshake_failures
+                                .fetch_add(1, Ordering::Relaxed);
                             debug!(%peer, error = %e, "TLS handshake failed");
                         }
                         Err(_) => {
-                            shared.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                            shared
+                                .metrics
+                                .tls_handshake_failures
+                                .fetch_add(1, Ordering::Relaxed);
                             debug!(%peer, "TLS handshake timed out");
                         }
                     }

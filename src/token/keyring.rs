@@ -92,7 +92,9 @@ impl Keyring {
             return Err(MintError::VerifyOnly(claims.kid.clone()));
         }
         let body = claims.encode();
-        let tag = Self::mac(key, body.as_bytes(), rest).finalize().into_bytes();
+        let tag = Self::mac(key, body.as_bytes(), rest)
+            .finalize()
+            .into_bytes();
         let mut out = URL_SAFE_NO_PAD.encode(body.as_bytes());
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(tag, &mut out);

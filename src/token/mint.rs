@@ -81,7 +81,8 @@ pub fn mint(
     now: u64,
 ) -> Result<Minted, MintError> {
     let canonical = path::encode(&req.path);
-    let normal = path::normalize(&canonical).map_err(|e| MintError::BadPath(req.path.clone(), e))?;
+    let normal =
+        path::normalize(&canonical).map_err(|e| MintError::BadPath(req.path.clone(), e))?;
     if req.prefix && !req.path.ends_with('/') {
         return Err(MintError::PrefixNeedsSlash);
     }
@@ -122,7 +123,11 @@ pub fn mint(
         exp: now + req.expires_in,
         nbf: req.not_before,
         methods: req.methods,
-        scope: if req.prefix { Scope::Prefix } else { Scope::File },
+        scope: if req.prefix {
+            Scope::Prefix
+        } else {
+            Scope::File
+        },
         path: canonical.clone(),
         ip: req.ip.map(|n| n.trunc()),
         max_views: req.max_views,

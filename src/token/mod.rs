@@ -127,7 +127,11 @@ impl Claims {
     pub fn encode(&self) -> String {
         let mut s = String::with_capacity(160 + self.path.len());
         // Writing to a String cannot fail.
-        let _ = write!(s, "{VERSION}\n{}\n{}\n{}\n{}\n", self.kid, self.tid, self.iat, self.exp);
+        let _ = write!(
+            s,
+            "{VERSION}\n{}\n{}\n{}\n{}\n",
+            self.kid, self.tid, self.iat, self.exp
+        );
         if let Some(n) = self.nbf {
             let _ = write!(s, "{n}");
         }
@@ -192,7 +196,8 @@ impl Claims {
         let iat = num(f[3])?;
         let exp = num(f[4])?;
         let nbf = opt(f[5], num)?;
-        let methods = Methods::parse_list(f[6]).map_err(|_| TokenError::Malformed("bad methods"))?;
+        let methods =
+            Methods::parse_list(f[6]).map_err(|_| TokenError::Malformed("bad methods"))?;
         let mut canon = String::new();
         methods.write(&mut canon);
         if canon != f[6] {
@@ -260,11 +265,12 @@ fn num(s: &str) -> Result<u64, TokenError> {
     s.parse().map_err(|_| TokenError::Malformed("bad number"))
 }
 
-fn opt<T>(
-    s: &str,
-    f: impl FnOnce(&str) -> Result<T, TokenError>,
-) -> Result<Option<T>, TokenError> {
-    if s.is_empty() { Ok(None) } else { f(s).map(Some) }
+fn opt<T>(s: &str, f: impl FnOnce(&str) -> Result<T, TokenError>) -> Result<Option<T>, TokenError> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        f(s).map(Some)
+    }
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -450,8 +456,14 @@ mod tests {
         let f = find(Some("token=T"), None).unwrap();
         assert_eq!((f.token, f.rest.as_ref()), (Some("T"), ""));
         let f = find(Some("a=1"), Some("T")).unwrap();
-        assert_eq!((f.token, f.rest.as_ref(), f.from_header), (Some("T"), "a=1", true));
-        assert_eq!(find(Some("token=T&token=T"), None), Err(FindError::Duplicate));
+        assert_eq!(
+            (f.token, f.rest.as_ref(), f.from_header),
+            (Some("T"), "a=1", true)
+        );
+        assert_eq!(
+            find(Some("token=T&token=T"), None),
+            Err(FindError::Duplicate)
+        );
         assert_eq!(find(Some("token=T"), Some("T")), Err(FindError::Duplicate));
         assert_eq!(find(Some("token=T&"), None), Err(FindError::EmptyParameter));
         assert_eq!(find(None, None).unwrap().token, None);

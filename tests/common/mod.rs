@@ -136,7 +136,11 @@ impl GatewayBuilder {
     pub fn start(self) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        let toml = self.toml() + &format!("[state]\nbackend = \"embedded\"\npath = \"{}\"\n", state.display());
+        let toml = self.toml()
+            + &format!(
+                "[state]\nbackend = \"embedded\"\npath = \"{}\"\n",
+                state.display()
+            );
         let config_path = dir.path().join("tollgate.toml");
         std::fs::write(&config_path, &toml).unwrap();
         Gateway::spawn(dir, config_path, self.tls, &self.env)
@@ -155,7 +159,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    fn spawn(dir: tempfile::TempDir, config_path: PathBuf, tls: bool, env: &[(String, String)]) -> Gateway {
+    fn spawn(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        tls: bool,
+        env: &[(String, String)],
+    ) -> Gateway {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.arg("serve")
             .arg("--config")
@@ -185,9 +194,9 @@ impl Gateway {
         let deadline = Instant::now() + Duration::from_secs(30);
         while addr.is_none() || admin.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("gateway did not start: {:?}", logs.lock().unwrap())
-            });
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("gateway did not start: {:?}", logs.lock().unwrap()));
             let a: SocketAddr = line
                 .split("addr=")
                 .nth(1)
@@ -203,7 +212,10 @@ impl Gateway {
                 admin = Some(a);
             }
         }
-        let env_backup: Vec<_> = env.iter().map(|(k, _)| (k.clone(), std::env::var(k).ok())).collect();
+        let env_backup: Vec<_> = env
+            .iter()
+            .map(|(k, _)| (k.clone(), std::env::var(k).ok()))
+            .collect();
         // Config::load resolves env: secrets; mirror the child's environment for minting.
         for (k, v) in env {
             unsafe { std::env::set_var(k, v) };
@@ -242,7 +254,11 @@ impl Gateway {
             if let Some(l) = self.logs().into_iter().find(|l| l.contains(needle)) {
                 return l;
             }
-            assert!(Instant::now() < deadline, "no log line with {needle:?}: {:#?}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}: {:#?}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -263,7 +279,10 @@ impl Gateway {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s.code();
             }
-            assert!(Instant::now() < deadline, "gateway did not exit in {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not exit in {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -283,7 +302,10 @@ impl Gateway {
     pub fn sign_at(&self, req: &MintRequest, at: u64) -> String {
         let keyring = Keyring::new(&self.config.keys);
         let m = mint(&self.config, &keyring, req, at).unwrap();
-        m.url.strip_prefix(&self.config.public_url).unwrap().to_owned()
+        m.url
+            .strip_prefix(&self.config.public_url)
+            .unwrap()
+            .to_owned()
     }
 
     pub fn sign(&self, req: &MintRequest) -> String {
@@ -332,7 +354,10 @@ impl Gateway {
             if v == want {
                 return;
             }
-            assert!(Instant::now() < deadline, "{name} stayed at {v}, wanted {want}");
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed at {v}, wanted {want}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -377,14 +402,18 @@ impl Resp {
 
     /// The error code of a contract error body.
     pub fn code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
 pub fn tls_connector(alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    let ca = rustls_pki_types::CertificateDer::from_pem_file(repo().join("certs/dev-ca.crt")).unwrap();
+    let ca =
+        rustls_pki_types::CertificateDer::from_pem_file(repo().join("certs/dev-ca.crt")).unwrap();
     roots.add(ca).unwrap();
     let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -458,7 +487,9 @@ impl Client {
         let b = Request::builder().method(method);
         match self.tls {
             Some(TlsMode::H2) => b.uri(format!("https://localhost:{}{target}", self.addr.port())),
-            _ => b.uri(target).header("host", format!("localhost:{}", self.addr.port())),
+            _ => b
+                .uri(target)
+                .header("host", format!("localhost:{}", self.addr.port())),
         }
     }
 
@@ -541,7 +572,8 @@ struct PatternBody {
 impl Drop for PatternBody {
     fn drop(&mut self) {
         if self.pos < self.len {
-            self.aborted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.aborted
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -582,7 +614,9 @@ impl TestOrigin {
         let (s2, a2) = (seen.clone(), aborted.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (seen, aborted) = (s2.clone(), a2.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -620,7 +654,11 @@ impl TestOrigin {
                 });
             }
         });
-        TestOrigin { addr, seen, aborted }
+        TestOrigin {
+            addr,
+            seen,
+            aborted,
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
