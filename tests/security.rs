@@ -415,3 +415,44 @@ secret = "env:TG_TEST_KEY"
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_holds_new_connections_until_one_closes() {
+    let files = Files::new(&[("a.txt", b"ok")]);
+    let gw = GatewayBuilder::new()
+        .server("max_connections = 2")
+        .dir_origin("files", &files.root)
+        .route("/files/", "files", "[]", "")
+        .start();
+    // Two idle keep-alive connections take both slots.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(b"GET /files/a.txt HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(s);
+    }
+    gw.wait_metric("tollgate_connections_open", 2).await;
+    // A third is accepted by the kernel but not served while both slots are taken.
+    let third = tokio::spawn({
+        let addr = gw.addr;
+        async move {
+            raw(
+                addr,
+                b"GET /files/a.txt HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                Duration::from_secs(20),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!third.is_finished(), "served beyond max_connections");
+    assert_eq!(gw.metric("tollgate_connections_open").await, 2);
+    drop(held.pop());
+    let resp = third.await.unwrap();
+    assert_eq!(raw_status(&resp), 200);
+}
