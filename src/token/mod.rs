@@ -73,6 +73,28 @@ impl Methods {
             .any(|(n, b)| self.0 & b != 0 && m.as_str() == *n)
     }
 
+    /// True when `s` lists exactly these methods in the one order `write` uses.
+    fn is_canonical(self, s: &str) -> bool {
+        let mut rest = s;
+        let mut first = true;
+        for (n, b) in METHOD_NAMES {
+            if self.0 & b != 0 {
+                if !first {
+                    let Some(r) = rest.strip_prefix(',') else {
+                        return false;
+                    };
+                    rest = r;
+                }
+                let Some(r) = rest.strip_prefix(n) else {
+                    return false;
+                };
+                rest = r;
+                first = false;
+            }
+        }
+        rest.is_empty()
+    }
+
     fn write(self, out: &mut String) {
         let mut first = true;
         for (n, b) in METHOD_NAMES {
@@ -190,7 +212,8 @@ impl Claims {
             return Err(TokenError::Malformed("bad key id"));
         }
         let tid = f[2];
-        if tid.len() != 22 || URL_SAFE_NO_PAD.decode(tid).map(|v| v.len()) != Ok(16) {
+        let mut tid_bytes = [0u8; 16];
+        if tid.len() != 22 || URL_SAFE_NO_PAD.decode_slice(tid, &mut tid_bytes) != Ok(16) {
             return Err(TokenError::Malformed("bad token id"));
         }
         let iat = num(f[3])?;
@@ -198,9 +221,7 @@ impl Claims {
         let nbf = opt(f[5], num)?;
         let methods =
             Methods::parse_list(f[6]).map_err(|_| TokenError::Malformed("bad methods"))?;
-        let mut canon = String::new();
-        methods.write(&mut canon);
-        if canon != f[6] {
+        if !methods.is_canonical(f[6]) {
             return Err(TokenError::Malformed("methods not in canonical order"));
         }
         let scope = match f[7] {
@@ -308,17 +329,19 @@ pub fn split(token: &str) -> Result<Encoded, TokenError> {
     let claims = URL_SAFE_NO_PAD
         .decode(c)
         .map_err(|_| TokenError::Malformed("claims are not base64url"))?;
-    let mac_v = URL_SAFE_NO_PAD
-        .decode(m)
-        .map_err(|_| TokenError::Malformed("mac is not base64url"))?;
-    let mac: [u8; 32] = mac_v
-        .try_into()
-        .map_err(|_| TokenError::Malformed("mac is not 32 bytes"))?;
-    // base64 has several spellings of the same bytes (trailing bits); accept only the one we
-    // write, so that a token string is exactly what was minted.
-    if URL_SAFE_NO_PAD.encode(&claims) != c || URL_SAFE_NO_PAD.encode(mac) != m {
-        return Err(TokenError::Malformed("non-canonical base64url"));
+    // 32 bytes are 43 base64url characters without padding.
+    if m.len() != 43 {
+        return Err(TokenError::Malformed("mac is not 32 bytes"));
     }
+    let mut mac = [0u8; 32];
+    match URL_SAFE_NO_PAD.decode_slice(m, &mut mac) {
+        Ok(32) => {}
+        _ => return Err(TokenError::Malformed("mac is not base64url")),
+    }
+    // base64 has several spellings of the same bytes (set trailing bits, padding). This
+    // engine refuses all but the one we write (`decode_allow_trailing_bits` is off and
+    // padding is refused), so a token string is exactly what was minted; the unit test
+    // `split_rejects_noncanonical_base64` holds it to that.
     Ok(Encoded { claims, mac })
 }
 
@@ -477,6 +500,11 @@ mod tests {
         // "QQ" and "QR" both decode to "A"; only "QQ" is canonical.
         assert!(split(&format!("QQ.{mac}")).is_ok());
         assert!(split(&format!("QR.{mac}")).is_err());
+        assert!(split(&format!("QQ==.{mac}")).is_err());
+        assert!(split(&format!("QQ.{mac}=")).is_err());
+        // The last MAC character carries 2 spare bits: `A` is canonical, `B` is not.
+        let alt = format!("{}B", &mac[..42]);
+        assert!(split(&format!("QQ.{alt}")).is_err());
     }
 
     #[test]
