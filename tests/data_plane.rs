@@ -540,3 +540,99 @@ async fn public_route_serves_without_token_and_unknown_route_is_404() {
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
     let _ = Bytes::new();
 }
+
+/// A signer written in Python from docs/token.md alone (standard library only) mints URLs
+/// that the real gateway admits, and the gateway refuses them once tampered with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_admits_urls_from_the_python_signer() {
+    let files = small_files();
+    let gw = dir_gateway(&files).await;
+    let script = repo().join("tests/py/tollgate_sign.py");
+    let py = |args: &[&str]| {
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .args([
+                "--key",
+                KEY_B64,
+                "--kid",
+                "k1",
+                "--public-url",
+                "http://gw.example",
+            ])
+            .args(args)
+            .output()
+            .expect("python3 must be installed (test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap();
+        url.trim()
+            .strip_prefix("http://gw.example")
+            .unwrap()
+            .to_owned()
+    };
+    let c = gw.client();
+    let r = c.get(&py(&["--path", "/files/a.txt"])).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.body[..]),
+        (200, &b"0123456789abcdefghij"[..])
+    );
+    let url = py(&[
+        "--path",
+        "/files/my report (v2).pdf",
+        "--expires-in",
+        "60",
+        "--methods",
+        "GET",
+        "--ip",
+        "127.0.0.0/8",
+        "--download-name",
+        "Résumé.pdf",
+        "--query",
+        "v=2",
+        "--query",
+        "lang=fr CA",
+    ]);
+    let r = c.get(&url).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .contains("R%C3%A9sum%C3%A9.pdf")
+    );
+    assert_eq!(c.method("HEAD", &url).await.status, 403);
+    assert_eq!(c.get(&url.replace("v=2", "v=3")).await.status, 403);
+    let mut prefix = py(&["--path", "/files/dir/", "--prefix"]);
+    prefix = prefix.replace("/files/dir/?", "/files/dir/page.html?");
+    assert_eq!(c.get(&prefix).await.status, 200);
+    let expired = py(&[
+        "--path",
+        "/files/a.txt",
+        "--iat",
+        &(now() - 7200).to_string(),
+    ]);
+    assert_eq!(c.get(&expired).await.code(), "EXPIRED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_authorization_headers_are_refused() {
+    let files = small_files();
+    let gw = dir_gateway(&files).await;
+    let url = gw.sign_path("/files/a.txt");
+    let (path, q) = url.split_once('?').unwrap();
+    let token = q.strip_prefix("token=").unwrap();
+    let c = gw.client();
+    let req = c
+        .request("GET", path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", "Bearer other")
+        .body(Full::default())
+        .unwrap();
+    let r = c.send(req).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (403, "DUPLICATE_TOKEN")
+    );
+}

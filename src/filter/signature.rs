@@ -17,11 +17,15 @@ pub struct Signature {
 
 impl Signature {
     fn verify(&self, ctx: &mut Ctx<'_>) -> Result<(), Reject> {
-        let bearer = ctx
-            .headers
-            .get(http::header::AUTHORIZATION)
+        let mut auth = ctx.headers.get_all(http::header::AUTHORIZATION).iter();
+        let bearer = auth
+            .next()
             .and_then(|v| v.to_str().ok())
             .and_then(token::bearer);
+        if bearer.is_some() && auth.next().is_some() {
+            // Two Authorization headers: which one counts is ambiguous, so neither does.
+            return Err(Reject::Find(token::FindError::Duplicate));
+        }
         let found = token::find(ctx.query, bearer)?;
         let Some(tok) = found.token else {
             return Err(Reject::TokenMissing);

@@ -94,7 +94,10 @@ async fn admit_and_fetch(
 ) -> Result<Response<Body>, ProxyError> {
     let (mut parts, body) = req.into_parts();
     let trusted = &rt.config.server.trusted_proxies;
-    let client_ip = client_ip(peer.ip(), &parts.headers, trusted);
+    // On a dual-stack listener an IPv4 client appears as ::ffff:a.b.c.d; it is an IPv4
+    // client for every rule (token IP binding, trusted proxies, logs).
+    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+    let client_ip = client_ip(peer.ip(), &parts.headers, trusted).to_canonical();
     log.client = client_ip;
 
     let uri = parts.uri.clone();

@@ -33,6 +33,8 @@ pub enum MintError {
     VerifyOnly(String),
     #[error("no key can mint")]
     NoKey,
+    #[error("these claims could not be verified: {0}")]
+    InvalidClaims(TokenError),
 }
 
 impl Keyring {
@@ -92,6 +94,18 @@ impl Keyring {
             return Err(MintError::VerifyOnly(claims.kid.clone()));
         }
         let body = claims.encode();
+        // Never hand out a token that the verifier would refuse (an empty method set, an
+        // empty download name, a 20-digit expiry...): the encoder and the strict parser
+        // must agree on these exact claims.
+        match Claims::parse(&body) {
+            Ok(back) if back == *claims => {}
+            Ok(_) => {
+                return Err(MintError::InvalidClaims(TokenError::Malformed(
+                    "round trip",
+                )));
+            }
+            Err(e) => return Err(MintError::InvalidClaims(e)),
+        }
         let tag = Self::mac(key, body.as_bytes(), rest)
             .finalize()
             .into_bytes();
@@ -169,6 +183,40 @@ mod tests {
         let mut c = crate::token::tests::sample();
         c.kid = "old".into();
         assert!(r.mint(&c, "").is_err());
+    }
+
+    #[test]
+    fn claims_that_would_not_verify_are_not_minted() {
+        let r = ring();
+        let base = crate::token::tests::sample();
+        let bad = [
+            Claims {
+                methods: crate::token::Methods::default(),
+                ..base.clone()
+            },
+            Claims {
+                download_name: Some(String::new()),
+                ..base.clone()
+            },
+            Claims {
+                exp: u64::MAX,
+                ..base.clone()
+            },
+            Claims {
+                max_views: Some(0),
+                ..base.clone()
+            },
+            Claims {
+                path: "/files/../x".into(),
+                ..base.clone()
+            },
+        ];
+        for c in bad {
+            assert!(
+                matches!(r.mint(&c, ""), Err(MintError::InvalidClaims(_))),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! A token is `base64url(claims) "." base64url(mac)`; the claims are 13 lines of text in a
 //! fixed order, and the MAC is HMAC-SHA256 over the claims bytes, a newline, and the rest of
 //! the query string (every parameter except `token`, exactly as sent). `docs/token.md` is
-//! the normative description; the tests at the bottom of this file are its test vectors.
+//! the normative description; `tests/token_vectors.rs` holds its test vectors to the code.
 
 pub mod keyring;
 pub mod mint;
@@ -245,6 +245,9 @@ impl Claims {
             Ok(net)
         })?;
         let max_views = opt(f[10], num)?;
+        if max_views == Some(0) {
+            return Err(TokenError::Malformed("max views of 0"));
+        }
         let download_name = opt(f[11], |s| {
             let d = percent_decode(s).ok_or(TokenError::Malformed("bad download name"))?;
             if crate::path::encode_component(&d) != s || d.chars().any(char::is_control) {
