@@ -192,9 +192,29 @@ origin = "files"
     )
 }
 
+/// A state store in a scratch directory that lives as long as the bench process.
+fn state() -> std::sync::Arc<tollgate::state::State> {
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let metrics = std::sync::Arc::new(tollgate::metrics::Metrics::default());
+    let cfg = tollgate::config::StateConfig::Embedded {
+        path: dir.path().to_owned(),
+    };
+    let state = rt
+        .block_on(tollgate::state::State::open(&cfg, metrics))
+        .expect("state opens");
+    // The store's writer thread and files must outlive every benchmark.
+    std::mem::forget(dir);
+    std::mem::forget(rt);
+    state
+}
+
 fn runtime() -> Runtime {
     let config = Config::parse(&config_toml()).expect("bench config is valid");
-    Runtime::build(config).expect("bench runtime builds")
+    Runtime::build(config, &state()).expect("bench runtime builds")
 }
 
 /// One request through everything before the origin: normalize, route, admit. Returns the
@@ -219,6 +239,7 @@ fn admit_once(
         claims: None,
         forward_query: query.into(),
         strip_authorization: false,
+        undo: None,
     };
     // The signature filter never returns `Step::Wait`, so the future is ready on first poll.
     match route.chain.admit(&mut ctx).now_or_never() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::io::Take;
 use tokio::time::Sleep;
@@ -99,7 +99,41 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match &mut self.kind {
+        let this = &mut *self;
+        let polled = Self::poll_kind(&mut this.kind, cx);
+        if let (Some(g), Poll::Ready(Some(Ok(f)))) = (&this._in_flight, &polled)
+            && let Some(d) = f.data_ref()
+        {
+            g.sent(d.len());
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Full(b) => b.is_none(),
+            Kind::File { remaining, .. } => *remaining == 0,
+            Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.size_hint(),
+        }
+    }
+}
+
+impl Body {
+    fn poll_kind(
+        kind: &mut Kind,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Kind::File { stream, remaining } => match ready!(Pin::new(stream).poll_next(cx)) {
@@ -129,24 +163,6 @@ impl http_body::Body for Body {
             Kind::Request(inner) => Pin::new(inner)
                 .poll_frame(cx)
                 .map(|o| o.map(|r| r.map_err(Into::into))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Empty => true,
-            Kind::Full(b) => b.is_none(),
-            Kind::File { remaining, .. } => *remaining == 0,
-            Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::File { remaining, .. } => SizeHint::with_exact(*remaining),
-            Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.size_hint(),
         }
     }
 }

@@ -119,7 +119,7 @@ fn fail(msg: String) -> ExitCode {
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    let result = Config::load(&path).and_then(|c| crate::runtime::Runtime::build(c).map(|_| ()));
+    let result = Config::load(&path).and_then(|c| crate::runtime::Runtime::tls(&c).map(|_| ()));
     match result {
         Ok(()) => {
             println!("{}: ok", path.display());

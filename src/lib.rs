@@ -27,5 +27,6 @@ pub mod path;
 pub mod proxy;
 pub mod runtime;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod token;

@@ -4,6 +4,49 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A Prometheus histogram on atomics.
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+
+    fn render(&self, s: &mut String, name: &str, help: &str) {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cum += self.counts[i].load(Relaxed);
+            let _ = writeln!(s, "{name}_bucket{{le=\"{b}\"}} {cum}");
+        }
+        cum += self.counts[BUCKETS.len()].load(Relaxed);
+        let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(
+            s,
+            "{name}_sum {}\n{name}_count {cum}",
+            self.sum_micros.load(Relaxed) as f64 / 1e6
+        );
+    }
+}
 
 #[derive(Default)]
 pub struct Metrics {
@@ -17,10 +60,25 @@ pub struct Metrics {
     pub rejected_total: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub views_counted: AtomicU64,
+    pub revocations: AtomicU64,
+    /// Data-plane requests by route prefix and outcome code (`ok` when admitted).
+    by_route: DashMap<(String, &'static str), AtomicU64>,
+    pub latency: Histogram,
+    pub store_commit_latency: Histogram,
+    pub store_commits: AtomicU64,
+    pub store_ops: AtomicU64,
 }
 
 /// Decrements the in-flight gauge when dropped.
 pub struct InFlight(Arc<Metrics>);
+
+impl InFlight {
+    pub fn sent(&self, n: usize) {
+        self.0.bytes_sent.fetch_add(n as u64, Relaxed);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -52,6 +110,24 @@ impl Metrics {
     pub fn response(&self, status: u16) {
         let class = (status / 100).min(5) as usize;
         self.responses[class].fetch_add(1, Relaxed);
+    }
+
+    pub fn request_done(&self, route: &str, outcome: &'static str, took: Duration) {
+        self.latency.observe(took);
+        if let Some(c) = self.by_route.get(&(route.to_owned(), outcome)) {
+            c.fetch_add(1, Relaxed);
+            return;
+        }
+        self.by_route
+            .entry((route.to_owned(), outcome))
+            .or_default()
+            .fetch_add(1, Relaxed);
+    }
+
+    pub fn store_commit(&self, took: Duration, ops: usize) {
+        self.store_commit_latency.observe(took);
+        self.store_commits.fetch_add(1, Relaxed);
+        self.store_ops.fetch_add(ops as u64, Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -102,6 +178,58 @@ impl Metrics {
             "tollgate_rejected_total",
             "Requests refused by a filter or by path checks.",
             self.rejected_total.load(Relaxed),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP tollgate_requests_total Data-plane requests by route and outcome.\n# TYPE tollgate_requests_total counter"
+        );
+        for e in self.by_route.iter() {
+            let (route, outcome) = e.key();
+            let _ = writeln!(
+                s,
+                "tollgate_requests_total{{route=\"{route}\",outcome=\"{outcome}\"}} {}",
+                e.value().load(Relaxed)
+            );
+        }
+        self.latency.render(
+            &mut s,
+            "tollgate_request_duration_seconds",
+            "Time to the response head of data-plane requests.",
+        );
+        counter(
+            &mut s,
+            "tollgate_bytes_sent_total",
+            "Response body bytes sent on the data plane.",
+            self.bytes_sent.load(Relaxed),
+        );
+        counter(
+            &mut s,
+            "tollgate_views_counted_total",
+            "Views counted against view-limited tokens.",
+            self.views_counted.load(Relaxed),
+        );
+        counter(
+            &mut s,
+            "tollgate_revocations_total",
+            "Revocations recorded through the API.",
+            self.revocations.load(Relaxed),
+        );
+        self.store_commit_latency.render(
+            &mut s,
+            "tollgate_store_commit_seconds",
+            "Duration of one durable state commit (a batch of operations).",
+        );
+        counter(
+            &mut s,
+            "tollgate_store_commits_total",
+            "Durable state commits.",
+            self.store_commits.load(Relaxed),
+        );
+        counter(
+            &mut s,
+            "tollgate_store_ops_total",
+            "State operations committed (ops / commits = mean batch size).",
+            self.store_ops.load(Relaxed),
         );
         counter(
             &mut s,

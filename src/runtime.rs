@@ -10,9 +10,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::config::{Config, FilterKind, OriginKind, Problem, Problems};
+use crate::filter::revocation::Revocation;
+use crate::filter::view_limit::ViewLimit;
 use crate::filter::{Chain, Filter, signature::Signature};
 use crate::metrics::Metrics;
 use crate::origin::{Origin, dir::DirOrigin, http::HttpOrigin};
+use crate::state::State;
 use crate::token::Keyring;
 
 pub struct Route {
@@ -32,18 +35,26 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The TLS settings of a config: the part of building that reads files, shared with
+    /// `tollgate check`.
+    pub fn tls(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, Problems> {
+        match &config.server.tls {
+            None => Ok(None),
+            Some(files) => crate::server::tls::server_config(files)
+                .map(Some)
+                .map_err(|e| {
+                    Problems(vec![Problem {
+                        path: e.toml_path().to_owned(),
+                        message: e.to_string(),
+                    }])
+                }),
+        }
+    }
+
     /// Builds a snapshot. Fails (with TOML paths) on anything that only shows when the
     /// parts are made, such as a certificate that does not parse.
-    pub fn build(config: Config) -> Result<Runtime, Problems> {
-        let tls = match &config.server.tls {
-            None => None,
-            Some(files) => Some(crate::server::tls::server_config(files).map_err(|e| {
-                Problems(vec![Problem {
-                    path: e.toml_path().to_owned(),
-                    message: e.to_string(),
-                }])
-            })?),
-        };
+    pub fn build(config: Config, state: &Arc<State>) -> Result<Runtime, Problems> {
+        let tls = Self::tls(&config)?;
         let keyring = Arc::new(Keyring::new(&config.keys));
         let origins: Vec<Arc<dyn Origin>> = config
             .origins
@@ -78,6 +89,15 @@ impl Runtime {
                                 keyring: keyring.clone(),
                                 clock_skew: config.server.clock_skew,
                                 max_ttl: r.max_ttl,
+                                enforces_views: r.filters.contains(&FilterKind::ViewLimit),
+                                enforces_password: false,
+                            }),
+                            FilterKind::Revocation => Arc::new(Revocation {
+                                state: state.clone(),
+                            }),
+                            FilterKind::ViewLimit => Arc::new(ViewLimit {
+                                state: state.clone(),
+                                grace: r.view_grace,
                             }),
                         }
                     })
@@ -112,16 +132,23 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub config_path: PathBuf,
     pub metrics: Arc<Metrics>,
+    pub state: Arc<State>,
     /// Set once a drain has begun: `/readyz` answers 503 so load balancers stop sending.
     pub draining: AtomicBool,
 }
 
 impl Shared {
-    pub fn new(runtime: Runtime, config_path: &Path) -> Arc<Shared> {
+    pub fn new(
+        runtime: Runtime,
+        config_path: &Path,
+        state: Arc<State>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             config_path: config_path.to_owned(),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            state,
             draining: AtomicBool::new(false),
         })
     }
@@ -141,13 +168,16 @@ impl Shared {
         if config.server.tls.is_some() != old.config.server.tls.is_some() {
             warn.push("server.tls");
         }
+        if config.state != old.config.state {
+            warn.push("state");
+        }
         if !warn.is_empty() {
             tracing::warn!(
                 keys = ?warn,
                 "reload: listener settings changed; they take effect on restart only"
             );
         }
-        let mut rt = Runtime::build(config)?;
+        let mut rt = Runtime::build(config, &self.state)?;
         if rt.tls.is_some() != old.tls.is_some() {
             // The listener's TLS mode is fixed; keep serving as it started.
             rt.tls = old.tls.clone();

@@ -162,7 +162,12 @@ async fn tamper_suite_gets_nothing_through() {
     let origin = TestOrigin::start(Behaviour::Serve, 3).await;
     let gw = GatewayBuilder::new()
         .http_origin("up", origin.addr, "")
-        .route("/files/", "up", r#"["signature"]"#, "")
+        .route(
+            "/files/",
+            "up",
+            r#"["signature", "revocation", "view_limit"]"#,
+            "",
+        )
         .start();
     let mut req = MintRequest::new("/files/q3 report.pdf");
     req.query = vec![("v".into(), "2".into()), ("lang".into(), "fr CA".into())];
@@ -455,4 +460,20 @@ async fn connection_limit_holds_new_connections_until_one_closes() {
     drop(held.pop());
     let resp = third.await.unwrap();
     assert_eq!(raw_status(&resp), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_whose_rules_the_route_cannot_enforce_is_refused() {
+    let files = Files::new(&[("a.txt", b"ok")]);
+    let gw = GatewayBuilder::new()
+        .dir_origin("files", &files.root)
+        .route("/files/", "files", r#"["signature"]"#, "")
+        .start();
+    let mut req = MintRequest::new("/files/a.txt");
+    req.max_views = Some(1);
+    let r = gw.client().get(&gw.sign(&req)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (403, "UNENFORCEABLE_TOKEN")
+    );
 }

@@ -1,5 +1,10 @@
-//! The admin plane on its own listener: health, readiness and metrics. The control API
-//! (`/api/v1/*`) joins it here.
+//! The admin plane on its own listener: health, readiness, metrics, and the control API
+//! (`/api/v1/*`, every call authenticated by an API key; see `auth.rs`).
+
+pub mod auth;
+pub mod envelope;
+pub mod revocations;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,6 +25,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/signed-urls", post(tokens::signed_url))
+        .route("/api/v1/file-access", post(tokens::file_access))
+        .route("/api/v1/tokens/{token_id}", get(tokens::get_token))
+        .route("/api/v1/revocations", post(revocations::create))
+        .fallback(not_found)
         .with_state(shared)
 }
 
@@ -34,6 +44,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: oneshot::Re
     if let Err(e) = res {
         tracing::error!(error = %e, "admin listener failed");
     }
+}
+
+async fn not_found() -> envelope::ApiError {
+    envelope::ApiError::NotFound("no such endpoint".into())
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -128,6 +128,8 @@ pub enum OriginKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterKind {
     Signature,
+    Revocation,
+    ViewLimit,
 }
 
 #[derive(Debug, Clone)]

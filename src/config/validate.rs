@@ -438,7 +438,9 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
             let path = format!("routes[{i}].filters[{j}]");
             let kind = match f.as_str() {
                 "signature" => FilterKind::Signature,
-                "revocation" | "view_limit" | "password" | "rate_limit" => {
+                "revocation" => FilterKind::Revocation,
+                "view_limit" => FilterKind::ViewLimit,
+                "password" | "rate_limit" => {
                     c.err(
                         path,
                         format!("filter `{f}` is not implemented in this version"),
@@ -446,12 +448,24 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                     continue;
                 }
                 other => {
-                    c.err(path, format!("unknown filter `{other}` (known: signature)"));
+                    c.err(
+                        path,
+                        format!(
+                            "unknown filter `{other}` (known: signature, revocation, view_limit)"
+                        ),
+                    );
                     continue;
                 }
             };
             if filters.contains(&kind) {
                 c.err(path, format!("filter `{f}` is listed twice"));
+                continue;
+            }
+            if kind != FilterKind::Signature && !filters.contains(&FilterKind::Signature) {
+                c.err(
+                    path,
+                    format!("filter `{f}` judges a token, so `signature` must come before it"),
+                );
                 continue;
             }
             filters.push(kind);

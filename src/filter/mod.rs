@@ -13,7 +13,9 @@
 //!
 //! The default `commit` does nothing. A route with no filters admits every request.
 
+pub mod revocation;
 pub mod signature;
+pub mod view_limit;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -52,7 +54,19 @@ pub enum Reject {
     PathMismatch,
     #[error("the token is not valid from this address")]
     IpMismatch,
+    #[error("the token carries a rule this route does not enforce")]
+    Unenforceable,
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error("the token has no views left")]
+    ViewLimitReached,
+    #[error("the state store is unavailable")]
+    StateUnavailable,
 }
+
+/// Run by the proxy when an admitted request ends up sending no bytes, to give back what a
+/// `commit` took (a view).
+pub type Undo = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// Per-request context that filters read and fill in.
 pub struct Ctx<'a> {
@@ -72,6 +86,8 @@ pub struct Ctx<'a> {
     pub forward_query: Cow<'a, str>,
     /// The token came in `Authorization`, so that header must not reach the origin.
     pub strip_authorization: bool,
+    /// Set by a `commit` whose effect must be reverted if no bytes are sent.
+    pub undo: Option<Undo>,
 }
 
 pub type WaitFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Reject>> + Send + 'a>>;

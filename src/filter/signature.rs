@@ -13,6 +13,10 @@ pub struct Signature {
     pub keyring: Arc<Keyring>,
     pub clock_skew: Duration,
     pub max_ttl: Duration,
+    /// The route runs `view_limit`: tokens with `max_views` can be honoured.
+    pub enforces_views: bool,
+    /// The route runs `password`: tokens with the password flag can be honoured.
+    pub enforces_password: bool,
 }
 
 impl Signature {
@@ -63,6 +67,13 @@ impl Signature {
         }
         if claims.ip.is_some_and(|net| !net.contains(&ctx.client_ip)) {
             return Err(Reject::IpMismatch);
+        }
+        // A token whose rules this route cannot enforce is refused rather than served
+        // without them (fail closed).
+        if (claims.max_views.is_some() && !self.enforces_views)
+            || (claims.password && !self.enforces_password)
+        {
+            return Err(Reject::Unenforceable);
         }
         ctx.strip_authorization = found.from_header;
         ctx.forward_query = found.rest;

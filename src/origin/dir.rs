@@ -15,7 +15,7 @@ use http::header::{
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::range::{RangeAnswer, Validators, parse_range};
-use super::{Origin, OriginError, OriginFuture, OriginRequest};
+use super::{ExistsFuture, Origin, OriginError, OriginFuture, OriginRequest};
 use crate::body::Body;
 
 /// Read size per chunk. 256 KiB keeps the blocking-pool round trips per GiB low while the
@@ -103,6 +103,21 @@ fn header(v: &str) -> HeaderValue {
 }
 
 impl Origin for DirOrigin {
+    fn exists(&self, path: &str) -> ExistsFuture<'_> {
+        let root = self.root.clone();
+        let path = path.to_owned();
+        Box::pin(async move {
+            let r = tokio::task::spawn_blocking(move || DirOrigin::open(&root, &path, false))
+                .await
+                .map_err(|e| OriginError::Io(std::io::Error::other(e)))?;
+            match r {
+                Ok(_) => Ok(true),
+                Err(OriginError::NotFound | OriginError::OutsideRoot) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     fn serve(&self, req: OriginRequest) -> OriginFuture<'_> {
         Box::pin(async move {
             let head = match req.method {

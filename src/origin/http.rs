@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::{Origin, OriginError, OriginFuture, OriginRequest};
+use super::{ExistsFuture, Origin, OriginError, OriginFuture, OriginRequest};
 use crate::body::Body;
 
 pub struct HttpOrigin {
@@ -101,6 +101,29 @@ fn classify(e: hyper_util::client::legacy::Error) -> OriginError {
 }
 
 impl Origin for HttpOrigin {
+    /// A HEAD request: 404 and 410 mean absent; any other answer means present (the origin
+    /// may refuse HEAD and still serve GET).
+    fn exists(&self, path: &str) -> ExistsFuture<'_> {
+        let uri = format!(
+            "{}{}{}",
+            self.authority,
+            self.base_path,
+            crate::path::encode(path)
+        );
+        Box::pin(async move {
+            let req = Request::builder()
+                .method(http::Method::HEAD)
+                .uri(uri)
+                .body(Body::empty())
+                .map_err(OriginError::Request)?;
+            match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+                Err(_) => Err(OriginError::Timeout),
+                Ok(Err(e)) => Err(classify(e)),
+                Ok(Ok(r)) => Ok(!matches!(r.status().as_u16(), 404 | 410)),
+            }
+        })
+    }
+
     fn serve(&self, req: OriginRequest) -> OriginFuture<'_> {
         Box::pin(async move {
             let mut uri = String::with_capacity(

@@ -57,7 +57,11 @@ pub enum OriginError {
 pub type OriginFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Response<Body>, OriginError>> + Send + 'a>>;
 
-/// A source of files. Called once per admitted request.
+pub type ExistsFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, OriginError>> + Send + 'a>>;
+
+/// A source of files. `serve` is called once per admitted request; `exists` by the control
+/// API before it mints tokens for a path (`path` as in [`OriginRequest::path`]).
 pub trait Origin: Send + Sync + 'static {
     fn serve(&self, req: OriginRequest) -> OriginFuture<'_>;
+    fn exists(&self, path: &str) -> ExistsFuture<'_>;
 }

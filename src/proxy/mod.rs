@@ -45,6 +45,10 @@ pub async fn handle(
     };
     let status = resp.status().as_u16();
     shared.metrics.response(status);
+    let outcome = if log.code == "-" { "ok" } else { log.code };
+    shared
+        .metrics
+        .request_done(&log.route, outcome, started.elapsed());
     info!(
         target: "tollgate::access",
         %method,
@@ -61,6 +65,7 @@ pub async fn handle(
 /// What the access log says of a request. Never the query string (it carries the token),
 /// only the token id.
 struct LogFields {
+    route: String,
     path: String,
     code: &'static str,
     tid: Option<String>,
@@ -70,6 +75,7 @@ struct LogFields {
 impl Default for LogFields {
     fn default() -> Self {
         LogFields {
+            route: String::from("-"),
             path: String::from("-"),
             code: "-",
             tid: None,
@@ -78,7 +84,7 @@ impl Default for LogFields {
     }
 }
 
-fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -105,6 +111,7 @@ async fn admit_and_fetch(
     let path = crate::path::normalize(raw_path)?;
     log.path = path.canonical.to_string();
     let route = rt.route_for(&path.decoded).ok_or(ProxyError::NoRoute)?;
+    log.route = route.prefix.clone();
 
     let mut ctx = Ctx {
         method: &parts.method,
@@ -117,11 +124,13 @@ async fn admit_and_fetch(
         claims: None,
         forward_query: Cow::Borrowed(uri.query().unwrap_or("")),
         strip_authorization: false,
+        undo: None,
     };
     route.chain.admit(&mut ctx).await?;
     let query = ctx.forward_query.into_owned();
     let strip_authorization = ctx.strip_authorization;
     let claims = ctx.claims;
+    let undo = ctx.undo;
     log.tid = claims.as_ref().map(|c| c.tid.clone());
 
     let origin_path = if route.strip_prefix {
@@ -141,7 +150,16 @@ async fn admit_and_fetch(
         tls,
         strip_authorization,
     };
-    let mut resp = route.origin.serve(oreq).await?;
+    let served = route.origin.serve(oreq).await;
+    // A view is a response with bytes; anything else gives back what `commit` took.
+    let sends_bytes = matches!(
+        served.as_ref().map(|r| r.status()),
+        Ok(StatusCode::OK | StatusCode::PARTIAL_CONTENT)
+    ) && method_sends_body(&parts.method);
+    if !sends_bytes && let Some(undo) = undo {
+        undo().await;
+    }
+    let mut resp = served?;
     if let Some(name) = claims.as_ref().and_then(|c| c.download_name.as_deref())
         && matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
         && let Ok(v) = HeaderValue::from_str(&content_disposition(name))
@@ -149,6 +167,10 @@ async fn admit_and_fetch(
         resp.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+fn method_sends_body(m: &http::Method) -> bool {
+    m != http::Method::HEAD
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {

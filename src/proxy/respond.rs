@@ -54,6 +54,10 @@ pub fn status_and_code(e: &ProxyError) -> (StatusCode, &'static str) {
             Reject::MethodNotAllowed => (S::FORBIDDEN, "METHOD_NOT_ALLOWED"),
             Reject::PathMismatch => (S::FORBIDDEN, "PATH_MISMATCH"),
             Reject::IpMismatch => (S::FORBIDDEN, "IP_MISMATCH"),
+            Reject::Unenforceable => (S::FORBIDDEN, "UNENFORCEABLE_TOKEN"),
+            Reject::Revoked => (S::GONE, "REVOKED"),
+            Reject::ViewLimitReached => (S::GONE, "VIEW_LIMIT_REACHED"),
+            Reject::StateUnavailable => (S::SERVICE_UNAVAILABLE, "STATE_UNAVAILABLE"),
         },
         ProxyError::Origin(o) => match o {
             OriginError::NotFound | OriginError::OutsideRoot => (S::NOT_FOUND, "NOT_FOUND"),

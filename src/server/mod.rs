@@ -27,8 +27,10 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, Problems, StateConfig};
+use crate::config::{Config, Problems};
+use crate::metrics::Metrics;
 use crate::runtime::{Runtime, Shared};
+use crate::state::State;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -41,12 +43,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("state.path `{path}`: {source}")]
-    State {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("state: {0}")]
+    State(#[source] crate::state::StoreError),
     #[error("cannot install signal handlers: {0}")]
     Signal(#[source] std::io::Error),
 }
@@ -63,13 +61,11 @@ async fn bind(which: &'static str, addr: SocketAddr) -> Result<TcpListener, Serv
 
 /// Runs the gateway until SIGTERM/SIGINT and a drain.
 pub async fn run(config_path: &Path, config: Config) -> Result<(), ServeError> {
-    let runtime = Runtime::build(config).map_err(ServeError::Config)?;
-    if let StateConfig::Embedded { path } = &runtime.config.state {
-        std::fs::create_dir_all(path).map_err(|source| ServeError::State {
-            path: path.display().to_string(),
-            source,
-        })?;
-    }
+    let metrics = Arc::new(Metrics::default());
+    let state = State::open(&config.state, metrics.clone())
+        .await
+        .map_err(ServeError::State)?;
+    let runtime = Runtime::build(config, &state).map_err(ServeError::Config)?;
     let data = bind("server.listen", runtime.config.server.listen).await?;
     let admin = match &runtime.config.admin {
         Some(a) => Some(bind("admin.listen", a.listen).await?),
@@ -83,7 +79,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), ServeError> {
     if let Ok(addr) = data.local_addr() {
         info!(%addr, tls = runtime.tls.is_some(), "data plane listening");
     }
-    let shared = Shared::new(runtime, config_path);
+    let shared = Shared::new(runtime, config_path, state, metrics);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let accept = tokio::spawn(accept_loop(data, shared.clone(), stop_rx.clone()));

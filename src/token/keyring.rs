@@ -23,6 +23,8 @@ pub struct Keyring {
     keys: HashMap<String, Key>,
     /// The key that mints by default: the first one in the config that is not verify-only.
     default_kid: Option<String>,
+    /// Every key that may mint, in config order.
+    minting: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,13 +43,17 @@ impl Keyring {
     pub fn new(keys: &[KeyConfig]) -> Keyring {
         let mut map = HashMap::new();
         let mut default_kid = None;
+        let mut minting = Vec::new();
         for k in keys {
             // HMAC accepts keys of any length, so this cannot fail.
             let Ok(mac) = HmacSha256::new_from_slice(k.secret.expose()) else {
                 continue;
             };
-            if !k.verify_only && default_kid.is_none() {
-                default_kid = Some(k.id.clone());
+            if !k.verify_only {
+                if default_kid.is_none() {
+                    default_kid = Some(k.id.clone());
+                }
+                minting.push(k.id.clone());
             }
             map.insert(
                 k.id.clone(),
@@ -60,7 +66,17 @@ impl Keyring {
         Keyring {
             keys: map,
             default_kid,
+            minting,
         }
+    }
+
+    /// Every key id that may mint, in config order.
+    pub fn minting_ids(&self) -> impl Iterator<Item = &str> {
+        self.minting.iter().map(String::as_str)
+    }
+
+    pub fn has_key(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
     }
 
     /// The key id to mint with: `kid` if given and allowed, else the default.

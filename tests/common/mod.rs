@@ -27,6 +27,32 @@ use tollgate::token::mint::{MintRequest, mint};
 pub const KEY_B64: &str = "T4ptSfTHt436myOmizcmcejqtuYnjbCp8waK7fRY61c";
 pub const OTHER_KEY_B64: &str = "3q2-796tvu_erb7v3q2-796tvu_erb7v3q2-796tvu8";
 
+/// API keys every test gateway knows: an admin secret key scoped to `/`, a public key, a
+/// secret key scoped to `/files/a/`, and an expired secret key.
+pub const SK_ADMIN: &str = "sk_test_admin_0123456789abcdefghijklmnopqrstuv";
+pub const PK_READ: &str = "pk_test_read_0123456789abcdefghijklmnopqrstuvw";
+pub const SK_SCOPED: &str = "sk_test_scoped_0123456789abcdefghijklmnopqrstu";
+pub const SK_EXPIRED: &str = "sk_test_expired_0123456789abcdefghijklmnopqrst";
+
+fn api_keys_toml() -> String {
+    let k = |id: &str, kind: &str, key: &str, scopes: &str, extra: &str| {
+        format!(
+            "[[api_keys]]\nid = \"{id}\"\nkind = \"{kind}\"\nsha256 = \"{}\"\nscopes = {scopes}\n{extra}\n",
+            sha256_hex(key.as_bytes())
+        )
+    };
+    k("admin", "secret", SK_ADMIN, r#"["/"]"#, "")
+        + &k("reader", "public", PK_READ, r#"["/"]"#, "")
+        + &k("scoped", "secret", SK_SCOPED, r#"["/files/a/"]"#, "")
+        + &k(
+            "old",
+            "secret",
+            SK_EXPIRED,
+            r#"["/"]"#,
+            "expires = \"2020-01-01T00:00:00Z\"",
+        )
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -130,6 +156,7 @@ impl GatewayBuilder {
         for r in &self.routes {
             s += r;
         }
+        s += &api_keys_toml();
         s
     }
 
@@ -156,6 +183,7 @@ pub struct Gateway {
     pub tls: bool,
     logs: Arc<Mutex<Vec<String>>>,
     config: Config,
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
@@ -165,6 +193,7 @@ impl Gateway {
         tls: bool,
         env: &[(String, String)],
     ) -> Gateway {
+        let env = env.to_vec();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         cmd.arg("serve")
             .arg("--config")
@@ -172,7 +201,7 @@ impl Gateway {
             .env("TOLLGATE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in env {
+        for (k, v) in &env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
@@ -217,7 +246,7 @@ impl Gateway {
             .map(|(k, _)| (k.clone(), std::env::var(k).ok()))
             .collect();
         // Config::load resolves env: secrets; mirror the child's environment for minting.
-        for (k, v) in env {
+        for (k, v) in &env {
             unsafe { std::env::set_var(k, v) };
         }
         let config = Config::load(&config_path).unwrap();
@@ -236,7 +265,48 @@ impl Gateway {
             tls,
             logs,
             config,
+            env,
         }
+    }
+
+    /// Kills the process with SIGKILL (no drain, no flush) and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new process on the same config file and state directory (new ports).
+    pub fn restart(self) -> Gateway {
+        let mut me = self;
+        me.kill9();
+        let dir = std::mem::replace(&mut me.dir, tempfile::tempdir().unwrap());
+        let path = me.config_path.clone();
+        let (tls, env) = (me.tls, me.env.clone());
+        drop(me);
+        Gateway::spawn(dir, path, tls, &env)
+    }
+
+    /// Calls the control API with an API key and an optional JSON body.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> Resp {
+        let c = Client {
+            addr: self.admin,
+            tls: None,
+        };
+        let mut b = c.request(method, path);
+        if let Some(k) = key {
+            b = b.header("authorization", format!("Bearer {k}"));
+        }
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        let body = body.map(|s| Bytes::from(s.to_owned())).unwrap_or_default();
+        c.send(b.body(Full::new(body)).unwrap()).await
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,0 +1,85 @@
+//! `view_limit`: a token minted with `max_views` serves at most that many views.
+//!
+//! A view is an admitted GET answered with bytes (200 or 206). HEAD never counts. A `Range`
+//! GET from the same client address within the route's `view_grace` after a counted view
+//! continues that view (a download manager resuming) and is not counted again.
+//!
+//! `check` refuses tokens already known to be used up (memory only). `commit` counts the
+//! view durably (the store's answer is on disk before any byte is sent) and leaves an undo
+//! in the context: if the response turns out to carry no bytes (304, 404, 416, an origin
+//! failure), the view is given back. Tokens without `max_views` pass with no I/O at all.
+//! Needs `signature` earlier in the chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+
+use super::{Ctx, Filter, Reject, Step};
+use crate::state::{CountOutcome, State};
+
+pub struct ViewLimit {
+    pub state: Arc<State>,
+    pub grace: Duration,
+}
+
+impl ViewLimit {
+    /// The token id and limit when this request must be counted.
+    fn counted<'c>(&self, ctx: &'c Ctx<'_>) -> Option<(&'c str, u64)> {
+        let c = ctx.claims.as_ref()?;
+        let limit = c.max_views?;
+        if ctx.method != Method::GET {
+            return None;
+        }
+        if ctx.headers.contains_key(http::header::RANGE)
+            && self.state.continues_view(&c.tid, ctx.client_ip, self.grace)
+        {
+            return None;
+        }
+        Some((&c.tid, limit))
+    }
+}
+
+impl Filter for ViewLimit {
+    fn name(&self) -> &'static str {
+        "view_limit"
+    }
+
+    fn check<'a>(&'a self, ctx: &'a mut Ctx<'_>) -> Step<'a> {
+        if ctx.claims.is_none() {
+            return Step::Reject(Reject::TokenMissing);
+        }
+        match self.counted(ctx) {
+            Some((tid, _)) if self.state.is_used_up(tid) => Step::Reject(Reject::ViewLimitReached),
+            _ => Step::Pass,
+        }
+    }
+
+    fn commit<'a>(&'a self, ctx: &'a mut Ctx<'_>) -> Step<'a> {
+        let Some((tid, limit)) = self.counted(ctx) else {
+            return Step::Pass;
+        };
+        let tid = tid.to_owned();
+        let ip = ctx.client_ip;
+        Step::Wait(Box::pin(async move {
+            match self.state.count_view(&tid, limit, ip).await {
+                Ok((CountOutcome::Counted(_), prev)) => {
+                    let state = self.state.clone();
+                    ctx.undo = Some(Box::new(move || {
+                        Box::pin(async move {
+                            if let Err(e) = state.uncount_view(&tid, prev).await {
+                                tracing::warn!(error = %e, "could not give back an unused view");
+                            }
+                        })
+                    }));
+                    Ok(())
+                }
+                Ok((CountOutcome::LimitReached(_), _)) => Err(Reject::ViewLimitReached),
+                Err(e) => {
+                    tracing::error!(error = %e, "state store unavailable; refusing (fail closed)");
+                    Err(Reject::StateUnavailable)
+                }
+            }
+        }))
+    }
+}
