@@ -228,19 +228,15 @@ fn admit_once(
     let method = http::Method::GET;
     let normal = path::normalize(raw_path).map_err(|_| "path refused")?;
     let route = rt.route_for(&normal.decoded).ok_or("no route")?;
-    let mut ctx = Ctx {
-        method: &method,
+    let mut ctx = Ctx::new(
+        &method,
         raw_path,
-        path: &normal,
-        query: Some(query),
+        &normal,
+        Some(query),
         headers,
-        client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        now: NOW + 60,
-        claims: None,
-        forward_query: query.into(),
-        strip_authorization: false,
-        undo: None,
-    };
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        NOW + 60,
+    );
     // The signature filter never returns `Step::Wait`, so the future is ready on first poll.
     match route.chain.admit(&mut ctx).now_or_never() {
         Some(Ok(())) => Ok(ctx.claims.map_or(0, |c| c.tid.len())),

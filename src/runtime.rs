@@ -10,6 +10,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::config::{Config, FilterKind, OriginKind, Problem, Problems};
+use crate::filter::password::Password;
 use crate::filter::revocation::Revocation;
 use crate::filter::view_limit::ViewLimit;
 use crate::filter::{Chain, Filter, signature::Signature};
@@ -90,10 +91,14 @@ impl Runtime {
                                 clock_skew: config.server.clock_skew,
                                 max_ttl: r.max_ttl,
                                 enforces_views: r.filters.contains(&FilterKind::ViewLimit),
-                                enforces_password: false,
+                                enforces_password: r.filters.contains(&FilterKind::Password),
                             }),
                             FilterKind::Revocation => Arc::new(Revocation {
                                 state: state.clone(),
+                            }),
+                            FilterKind::Password => Arc::new(Password {
+                                state: state.clone(),
+                                keyring: keyring.clone(),
                             }),
                             FilterKind::ViewLimit => Arc::new(ViewLimit {
                                 state: state.clone(),
@@ -133,6 +138,8 @@ pub struct Shared {
     pub config_path: PathBuf,
     pub metrics: Arc<Metrics>,
     pub state: Arc<State>,
+    /// Per-API-key quotas; outlive reloads.
+    pub api_limits: crate::limits::ApiLimits,
     /// Set once a drain has begun: `/readyz` answers 503 so load balancers stop sending.
     pub draining: AtomicBool,
 }
@@ -149,6 +156,7 @@ impl Shared {
             config_path: config_path.to_owned(),
             metrics,
             state,
+            api_limits: Default::default(),
             draining: AtomicBool::new(false),
         })
     }

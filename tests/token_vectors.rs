@@ -1032,19 +1032,15 @@ fn run_request(r: &Req) -> String {
         Err(e) => return code_of(ProxyError::Path(e)),
     };
     let method: http::Method = r.method.parse().unwrap();
-    let mut ctx = Ctx {
-        method: &method,
+    let mut ctx = Ctx::new(
+        &method,
         raw_path,
-        path: &path,
-        query: (!query.is_empty()).then_some(query.as_str()),
-        headers: &headers,
-        client_ip: r.client.parse::<IpAddr>().unwrap(),
-        now: r.now,
-        claims: None,
-        forward_query: std::borrow::Cow::Borrowed(query.as_str()),
-        strip_authorization: false,
-        undo: None,
-    };
+        &path,
+        (!query.is_empty()).then_some(query.as_str()),
+        &headers,
+        r.client.parse::<IpAddr>().unwrap(),
+        r.now,
+    );
     let filter = Signature {
         keyring: std::sync::Arc::new(ring()),
         clock_skew: Duration::from_secs(30),

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod envelope;
+pub mod links;
 pub mod revocations;
 pub mod tokens;
 
@@ -21,14 +22,25 @@ use tokio::sync::oneshot;
 use crate::runtime::Shared;
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    let api = Router::new()
         .route("/api/v1/signed-urls", post(tokens::signed_url))
         .route("/api/v1/file-access", post(tokens::file_access))
         .route("/api/v1/tokens/{token_id}", get(tokens::get_token))
         .route("/api/v1/revocations", post(revocations::create))
+        .route("/api/v1/links", post(links::create))
+        .route(
+            "/api/v1/links/{code}",
+            get(links::get).delete(links::delete),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            auth::gate,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(api)
         .fallback(not_found)
         .with_state(shared)
 }

@@ -48,6 +48,13 @@ fn max_ttl(rt: &Runtime, decoded: &str) -> u64 {
         .min(MAX_EXPIRES_IN)
 }
 
+/// True when the route serving `decoded` runs filter `kind`.
+fn route_enforces(rt: &Runtime, decoded: &str, kind: crate::config::FilterKind) -> bool {
+    rt.config
+        .route_for(decoded)
+        .is_some_and(|r| r.filters.contains(&kind))
+}
+
 /// The first key that may mint and is not revoked.
 fn minting_key(shared: &Shared, keyring: &Keyring) -> Result<String, ApiError> {
     keyring
@@ -79,6 +86,7 @@ fn record(
         expires_at: m.expires_at,
         max_views,
         minted_by: caller.id.clone(),
+        password_hash: None,
     }
 }
 
@@ -112,11 +120,10 @@ pub async fn signed_url(
     if max_views == Some(0) {
         f.invalid("max_views", "must be greater than 0");
     }
-    if password.is_some() {
-        f.invalid(
-            "password",
-            "password-protected URLs are not available in this version",
-        );
+    if let Some(p) = &password
+        && (p.is_empty() || p.len() > crate::password::MAX_PASSWORD_BYTES)
+    {
+        f.invalid("password", "must be 1 to 1024 bytes");
     }
     let methods = match methods {
         None => Some(Methods::GET_HEAD),
@@ -170,10 +177,34 @@ pub async fn signed_url(
     req.ip = ip;
     req.download_name = download_name;
     req.key_id = Some(kid.clone());
+    if password.is_some() && !route_enforces(&rt, &decoded, crate::config::FilterKind::Password) {
+        return Err(ApiError::Validation(vec![super::envelope::Detail::new(
+            "password",
+            "the route serving this path has no `password` filter",
+        )]));
+    }
+    if max_views.is_some() && !route_enforces(&rt, &decoded, crate::config::FilterKind::ViewLimit) {
+        return Err(ApiError::Validation(vec![super::envelope::Detail::new(
+            "max_views",
+            "the route serving this path has no `view_limit` filter",
+        )]));
+    }
+    req.password = password.is_some();
+    let password_hash = match password {
+        None => None,
+        Some(p) => Some(
+            tokio::task::spawn_blocking(move || crate::password::hash(&p))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map_err(ApiError::Internal)?,
+        ),
+    };
     let m = mint(&rt.config, &rt.keyring, &req, now).map_err(mint_error)?;
+    let mut rec = record(&m, &decoded, &kid, max_views, &caller, now);
+    rec.password_hash = password_hash;
     shared
         .state
-        .put_tokens(vec![record(&m, &decoded, &kid, max_views, &caller, now)])
+        .put_tokens(vec![rec])
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(ok(

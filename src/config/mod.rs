@@ -130,6 +130,7 @@ pub enum FilterKind {
     Signature,
     Revocation,
     ViewLimit,
+    Password,
 }
 
 #[derive(Debug, Clone)]

@@ -440,7 +440,8 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                 "signature" => FilterKind::Signature,
                 "revocation" => FilterKind::Revocation,
                 "view_limit" => FilterKind::ViewLimit,
-                "password" | "rate_limit" => {
+                "password" => FilterKind::Password,
+                "rate_limit" => {
                     c.err(
                         path,
                         format!("filter `{f}` is not implemented in this version"),
@@ -451,7 +452,7 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                     c.err(
                         path,
                         format!(
-                            "unknown filter `{other}` (known: signature, revocation, view_limit)"
+                            "unknown filter `{other}` (known: signature, revocation, view_limit, password)"
                         ),
                     );
                     continue;

@@ -13,6 +13,7 @@
 //!
 //! The default `commit` does nothing. A route with no filters admits every request.
 
+pub mod password;
 pub mod revocation;
 pub mod signature;
 pub mod view_limit;
@@ -62,6 +63,14 @@ pub enum Reject {
     ViewLimitReached,
     #[error("the state store is unavailable")]
     StateUnavailable,
+    #[error("this link needs a password")]
+    PasswordRequired,
+    #[error("the password is not right")]
+    PasswordWrong,
+    #[error("too many password attempts; try again later")]
+    TooManyGuesses { retry_after: u64 },
+    #[error("the gateway is busy; try again shortly")]
+    Busy,
 }
 
 /// Run by the proxy when an admitted request ends up sending no bytes, to give back what a
@@ -88,6 +97,46 @@ pub struct Ctx<'a> {
     pub strip_authorization: bool,
     /// Set by a `commit` whose effect must be reverted if no bytes are sent.
     pub undo: Option<Undo>,
+    /// The connection is TLS (password cookies are then `Secure`).
+    pub tls: bool,
+    /// A password offered with the request (header or form), taken by the filter that
+    /// checks it.
+    pub password_attempt: Option<String>,
+    /// The request is a browser's password form post: answered with a redirect, not bytes.
+    pub form_post: bool,
+    /// A `Set-Cookie` value to send with the answer.
+    pub set_cookie: Option<String>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context with nothing decided yet: no claims, the whole query forwarded.
+    pub fn new(
+        method: &'a Method,
+        raw_path: &'a str,
+        path: &'a NormalPath<'a>,
+        query: Option<&'a str>,
+        headers: &'a HeaderMap,
+        client_ip: IpAddr,
+        now: u64,
+    ) -> Ctx<'a> {
+        Ctx {
+            method,
+            raw_path,
+            path,
+            query,
+            headers,
+            client_ip,
+            now,
+            claims: None,
+            forward_query: Cow::Borrowed(query.unwrap_or("")),
+            strip_authorization: false,
+            undo: None,
+            tls: false,
+            password_attempt: None,
+            form_post: false,
+            set_cookie: None,
+        }
+    }
 }
 
 pub type WaitFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Reject>> + Send + 'a>>;
@@ -135,6 +184,22 @@ impl Chain {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.filters.iter().map(|f| f.name()).collect()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.filters.iter().any(|f| f.name() == name)
+    }
+
+    /// Runs every check and no commit: for a password form post, which sends no bytes.
+    pub async fn check_only(&self, ctx: &mut Ctx<'_>) -> Result<(), Reject> {
+        for f in &self.filters {
+            match f.check(ctx) {
+                Step::Pass => {}
+                Step::Reject(r) => return Err(r),
+                Step::Wait(fut) => fut.await?,
+            }
+        }
+        Ok(())
     }
 
     /// Runs every check, then every commit.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::{Ctx, Filter, Reject, Step};
+use super::{Ctx, Filter, Reject, Step, Undo};
 use crate::state::{CountOutcome, State};
 
 pub struct ViewLimit {
@@ -28,15 +28,15 @@ impl ViewLimit {
     fn counted<'c>(&self, ctx: &'c Ctx<'_>) -> Option<(&'c str, u64)> {
         let c = ctx.claims.as_ref()?;
         let limit = c.max_views?;
-        if ctx.method != Method::GET {
-            return None;
-        }
-        if ctx.headers.contains_key(http::header::RANGE)
-            && self.state.continues_view(&c.tid, ctx.client_ip, self.grace)
-        {
-            return None;
-        }
-        Some((&c.tid, limit))
+        is_counted(
+            &self.state,
+            &c.tid,
+            ctx.method,
+            ctx.headers,
+            ctx.client_ip,
+            self.grace,
+        )
+        .then_some((c.tid.as_str(), limit))
     }
 }
 
@@ -62,24 +62,52 @@ impl Filter for ViewLimit {
         let tid = tid.to_owned();
         let ip = ctx.client_ip;
         Step::Wait(Box::pin(async move {
-            match self.state.count_view(&tid, limit, ip).await {
-                Ok((CountOutcome::Counted(_), prev)) => {
-                    let state = self.state.clone();
-                    ctx.undo = Some(Box::new(move || {
-                        Box::pin(async move {
-                            if let Err(e) = state.uncount_view(&tid, prev).await {
-                                tracing::warn!(error = %e, "could not give back an unused view");
-                            }
-                        })
-                    }));
-                    Ok(())
-                }
-                Ok((CountOutcome::LimitReached(_), _)) => Err(Reject::ViewLimitReached),
-                Err(e) => {
-                    tracing::error!(error = %e, "state store unavailable; refusing (fail closed)");
-                    Err(Reject::StateUnavailable)
-                }
-            }
+            ctx.undo = count(&self.state, &tid, limit, ip).await?;
+            Ok(())
         }))
     }
+}
+
+/// Counts one view of `key` durably, unless `limit` is reached; on success returns the undo
+/// that gives it back. Shared with short links.
+pub async fn count(
+    state: &Arc<State>,
+    key: &str,
+    limit: u64,
+    ip: std::net::IpAddr,
+) -> Result<Option<Undo>, Reject> {
+    if state.is_used_up(key) {
+        return Err(Reject::ViewLimitReached);
+    }
+    match state.count_view(key, limit, ip).await {
+        Ok((CountOutcome::Counted(_), prev)) => {
+            let state = state.clone();
+            let key = key.to_owned();
+            Ok(Some(Box::new(move || {
+                Box::pin(async move {
+                    if let Err(e) = state.uncount_view(&key, prev).await {
+                        tracing::warn!(error = %e, "could not give back an unused view");
+                    }
+                })
+            })))
+        }
+        Ok((CountOutcome::LimitReached(_), _)) => Err(Reject::ViewLimitReached),
+        Err(e) => {
+            tracing::error!(error = %e, "state store unavailable; refusing (fail closed)");
+            Err(Reject::StateUnavailable)
+        }
+    }
+}
+
+/// True when this request would be counted: a GET that does not continue the last view.
+pub fn is_counted(
+    state: &State,
+    key: &str,
+    method: &Method,
+    headers: &http::HeaderMap,
+    ip: std::net::IpAddr,
+    grace: Duration,
+) -> bool {
+    method == Method::GET
+        && !(headers.contains_key(http::header::RANGE) && state.continues_view(key, ip, grace))
 }

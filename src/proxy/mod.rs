@@ -1,14 +1,15 @@
 //! The data plane: path -> route -> admit (filter chain) -> origin -> stream back.
 
+pub mod links;
+pub mod password_form;
 pub mod respond;
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{CONTENT_DISPOSITION, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use tracing::info;
@@ -32,7 +33,7 @@ pub async fn handle(
     let html = respond::wants_html(req.headers());
     let method = req.method().clone();
     let mut log = LogFields::default();
-    let resp = match admit_and_fetch(&rt, req, peer, tls, &mut log).await {
+    let resp = match admit_and_fetch(&rt, shared, req, peer, tls, &mut log).await {
         Ok(r) => r,
         Err(e) => {
             shared
@@ -64,7 +65,7 @@ pub async fn handle(
 
 /// What the access log says of a request. Never the query string (it carries the token),
 /// only the token id.
-struct LogFields {
+pub(crate) struct LogFields {
     route: String,
     path: String,
     code: &'static str,
@@ -93,12 +94,13 @@ pub fn now_unix() -> u64 {
 
 async fn admit_and_fetch(
     rt: &Runtime,
+    shared: &Shared,
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
     log: &mut LogFields,
 ) -> Result<Response<Body>, ProxyError> {
-    let (mut parts, body) = req.into_parts();
+    let (mut parts, mut body) = req.into_parts();
     let trusted = &rt.config.server.trusted_proxies;
     // On a dual-stack listener an IPv4 client appears as ::ffff:a.b.c.d; it is an IPv4
     // client for every rule (token IP binding, trusted proxies, logs).
@@ -110,22 +112,45 @@ async fn admit_and_fetch(
     let raw_path = uri.path();
     let path = crate::path::normalize(raw_path)?;
     log.path = path.canonical.to_string();
+    if path.decoded.starts_with(links::PREFIX) {
+        log.route = links::PREFIX.to_owned();
+        return links::serve(rt, shared, parts, body, peer, client_ip, tls, &path, log).await;
+    }
     let route = rt.route_for(&path.decoded).ok_or(ProxyError::NoRoute)?;
     log.route = route.prefix.clone();
 
-    let mut ctx = Ctx {
-        method: &parts.method,
-        raw_path,
-        path: &path,
-        query: uri.query(),
-        headers: &parts.headers,
-        client_ip,
-        now: now_unix(),
-        claims: None,
-        forward_query: Cow::Borrowed(uri.query().unwrap_or("")),
-        strip_authorization: false,
-        undo: None,
+    // A browser posting the password form: judged like a GET of the same URL, answered
+    // with a redirect (and a cookie), never with bytes.
+    let form_post = parts.method == Method::POST
+        && route.chain.has("password")
+        && password_form::is_form(&parts.headers);
+    let password_attempt = if form_post {
+        Some(password_form::read_password(&mut body).await?)
+    } else {
+        header_password(&parts.headers)
     };
+    let method = if form_post {
+        Method::GET
+    } else {
+        parts.method.clone()
+    };
+    let mut ctx = Ctx::new(
+        &method,
+        raw_path,
+        &path,
+        uri.query(),
+        &parts.headers,
+        client_ip,
+        now_unix(),
+    );
+    ctx.tls = tls;
+    ctx.password_attempt = password_attempt;
+    ctx.form_post = form_post;
+    if form_post {
+        route.chain.check_only(&mut ctx).await?;
+        log.tid = ctx.claims.as_ref().map(|c| c.tid.clone());
+        return Ok(password_form::see_other(&uri, ctx.set_cookie.as_deref()));
+    }
     route.chain.admit(&mut ctx).await?;
     let query = ctx.forward_query.into_owned();
     let strip_authorization = ctx.strip_authorization;
@@ -136,30 +161,23 @@ async fn admit_and_fetch(
     let origin_path = if route.strip_prefix {
         format!("/{}", &path.decoded[route.prefix.len()..])
     } else {
-        path.decoded.into_owned()
+        path.decoded.clone().into_owned()
     };
     let forwarded_for = forwarded_for(peer.ip(), &parts.headers, trusted);
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_gateway_headers(&mut headers);
     let oreq = OriginRequest {
         method: parts.method.clone(),
         path: origin_path,
         query,
-        headers: std::mem::take(&mut parts.headers),
+        headers,
         body,
         client_ip,
         forwarded_for,
         tls,
         strip_authorization,
     };
-    let served = route.origin.serve(oreq).await;
-    // A view is a response with bytes; anything else gives back what `commit` took.
-    let sends_bytes = matches!(
-        served.as_ref().map(|r| r.status()),
-        Ok(StatusCode::OK | StatusCode::PARTIAL_CONTENT)
-    ) && method_sends_body(&parts.method);
-    if !sends_bytes && let Some(undo) = undo {
-        undo().await;
-    }
-    let mut resp = served?;
+    let mut resp = fetch(route, oreq, &parts.method, undo).await?;
     if let Some(name) = claims.as_ref().and_then(|c| c.download_name.as_deref())
         && matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
         && let Ok(v) = HeaderValue::from_str(&content_disposition(name))
@@ -167,6 +185,51 @@ async fn admit_and_fetch(
         resp.headers_mut().insert(CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+/// Asks the origin, and gives back what admission took (a view) when the answer carries
+/// no bytes: a view is a response with bytes.
+pub(crate) async fn fetch(
+    route: &crate::runtime::Route,
+    oreq: OriginRequest,
+    method: &Method,
+    undo: Option<crate::filter::Undo>,
+) -> Result<Response<Body>, ProxyError> {
+    let served = route.origin.serve(oreq).await;
+    let sends_bytes = matches!(
+        served.as_ref().map(|r| r.status()),
+        Ok(StatusCode::OK | StatusCode::PARTIAL_CONTENT)
+    ) && method_sends_body(method);
+    if !sends_bytes && let Some(undo) = undo {
+        undo().await;
+    }
+    Ok(served?)
+}
+
+fn header_password(h: &http::HeaderMap) -> Option<String> {
+    h.get(crate::filter::password::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Removes what only the gateway may see: the password header and its password cookies.
+pub(crate) fn strip_gateway_headers(h: &mut http::HeaderMap) {
+    h.remove(crate::filter::password::HEADER);
+    let cookies: Vec<String> = h
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.starts_with("tg_pw_"))
+        .map(str::to_owned)
+        .collect();
+    h.remove(http::header::COOKIE);
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        h.insert(http::header::COOKIE, v);
+    }
 }
 
 fn method_sends_body(m: &http::Method) -> bool {

@@ -1,7 +1,7 @@
 //! THE one place where a refusal becomes a status, a code and a body. Every match here is
 //! exhaustive and has no catch-all arm: a new reason cannot ship without its status.
 
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 use tracing::error;
 
@@ -22,6 +22,14 @@ pub enum ProxyError {
     Filter(#[from] Reject),
     #[error(transparent)]
     Origin(#[from] OriginError),
+    #[error("the password form could not be read")]
+    BadForm,
+    #[error("no such link")]
+    LinkNotFound,
+    #[error("this link has been deleted")]
+    LinkDeleted,
+    #[error("this link's target is no longer served here")]
+    LinkTargetGone,
 }
 
 /// Status and stable machine-readable code for each reason.
@@ -39,6 +47,10 @@ pub fn status_and_code(e: &ProxyError) -> (StatusCode, &'static str) {
             PathError::TooLong => (S::URI_TOO_LONG, "PATH_TOO_LONG"),
         },
         ProxyError::NoRoute => (S::NOT_FOUND, "ROUTE_NOT_FOUND"),
+        ProxyError::BadForm => (S::BAD_REQUEST, "BAD_FORM"),
+        ProxyError::LinkNotFound => (S::NOT_FOUND, "LINK_NOT_FOUND"),
+        ProxyError::LinkDeleted => (S::GONE, "LINK_DELETED"),
+        ProxyError::LinkTargetGone => (S::NOT_FOUND, "NOT_FOUND"),
         ProxyError::Filter(r) => match r {
             Reject::TokenMissing => (S::UNAUTHORIZED, "TOKEN_MISSING"),
             Reject::Find(FindError::Duplicate) => (S::FORBIDDEN, "DUPLICATE_TOKEN"),
@@ -58,6 +70,10 @@ pub fn status_and_code(e: &ProxyError) -> (StatusCode, &'static str) {
             Reject::Revoked => (S::GONE, "REVOKED"),
             Reject::ViewLimitReached => (S::GONE, "VIEW_LIMIT_REACHED"),
             Reject::StateUnavailable => (S::SERVICE_UNAVAILABLE, "STATE_UNAVAILABLE"),
+            Reject::PasswordRequired => (S::UNAUTHORIZED, "PASSWORD_REQUIRED"),
+            Reject::PasswordWrong => (S::UNAUTHORIZED, "PASSWORD_INVALID"),
+            Reject::TooManyGuesses { .. } => (S::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
+            Reject::Busy => (S::SERVICE_UNAVAILABLE, "BUSY"),
         },
         ProxyError::Origin(o) => match o {
             OriginError::NotFound | OriginError::OutsideRoot => (S::NOT_FOUND, "NOT_FOUND"),
@@ -102,7 +118,15 @@ pub fn error(e: &ProxyError, html: bool) -> Response<Body> {
         }
         error!(reference_id = %reference, code, "{message}{chain}");
     }
-    let mut resp = body(status, code, &message, &reference, html);
+    let mut resp = match e {
+        ProxyError::Filter(Reject::PasswordRequired) if html => {
+            super::password_form::page(false, &reference)
+        }
+        ProxyError::Filter(Reject::PasswordWrong) if html => {
+            super::password_form::page(true, &reference)
+        }
+        _ => body(status, code, &message, &reference, html),
+    };
     let h = resp.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     match e {
@@ -113,6 +137,9 @@ pub fn error(e: &ProxyError, html: bool) -> Response<Body> {
         }
         ProxyError::Origin(OriginError::MethodNotAllowed) => {
             h.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        ProxyError::Filter(Reject::TooManyGuesses { retry_after }) => {
+            h.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         _ => {}
     }

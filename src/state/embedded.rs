@@ -20,13 +20,18 @@ use redb::{Database, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use super::{CountOutcome, Revocation, Snapshot, Store, StoreError, StoreFuture, TokenRecord};
+use super::{
+    CountOutcome, Link, Revocation, Snapshot, Store, StoreError, StoreFuture, TokenRecord,
+};
 use crate::metrics::Metrics;
 
 const VIEWS: TableDefinition<&str, u64> = TableDefinition::new("views");
 /// Key: the revocation as JSON (so equal revocations are stored once); value: when.
 const REVOCATIONS: TableDefinition<&str, u64> = TableDefinition::new("revocations");
 const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
+const LINKS: TableDefinition<&str, &str> = TableDefinition::new("links");
+/// Unix time of the last counted view, by the same key as `views`.
+const LAST_ACCESS: TableDefinition<&str, u64> = TableDefinition::new("last_access");
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 4096;
@@ -39,6 +44,10 @@ enum Op {
     PutTokens { recs: Vec<TokenRecord> },
     GetToken { tid: String },
     Snapshot,
+    PutLink { link: Link },
+    GetLink { code: String },
+    DeleteLink { code: String, at: u64 },
+    LastAccess { key: String },
 }
 
 enum Outcome {
@@ -47,6 +56,9 @@ enum Outcome {
     Unit,
     Token(Option<TokenRecord>),
     Snapshot(Snapshot),
+    Link(Option<Link>),
+    Flag(bool),
+    Time(Option<u64>),
 }
 
 type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
@@ -76,6 +88,9 @@ impl Embedded {
             txn.open_table(REVOCATIONS)
                 .map_err(|e| open_err(e.into()))?;
             txn.open_table(TOKENS).map_err(|e| open_err(e.into()))?;
+            txn.open_table(LINKS).map_err(|e| open_err(e.into()))?;
+            txn.open_table(LAST_ACCESS)
+                .map_err(|e| open_err(e.into()))?;
         }
         txn.commit().map_err(|e| open_err(e.into()))?;
         let (tx, rx) = mpsc::channel();
@@ -135,6 +150,9 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
         let mut views = txn.open_table(VIEWS).map_err(db)?;
         let mut revs = txn.open_table(REVOCATIONS).map_err(db)?;
         let mut tokens = txn.open_table(TOKENS).map_err(db)?;
+        let mut links = txn.open_table(LINKS).map_err(db)?;
+        let mut access = txn.open_table(LAST_ACCESS).map_err(db)?;
+        let now = crate::proxy::now_unix();
         for (op, _) in batch {
             let o = match op {
                 Op::Count { tid, limit } => {
@@ -147,6 +165,7 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
                         Outcome::Count(CountOutcome::LimitReached(n))
                     } else {
                         views.insert(tid.as_str(), n + 1).map_err(db)?;
+                        access.insert(tid.as_str(), now).map_err(db)?;
                         Outcome::Count(CountOutcome::Counted(n + 1))
                     }
                 }
@@ -194,6 +213,24 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
                     };
                     Outcome::Token(rec)
                 }
+                Op::PutLink { link } => {
+                    let v = serde_json::to_string(link).map_err(StoreError::Decode)?;
+                    links.insert(link.code.as_str(), v.as_str()).map_err(db)?;
+                    Outcome::Unit
+                }
+                Op::GetLink { code } => Outcome::Link(get_link(&links, code)?),
+                Op::DeleteLink { code, at } => match get_link(&links, code)? {
+                    Some(mut l) if l.deleted_at.is_none() => {
+                        l.deleted_at = Some(*at);
+                        let v = serde_json::to_string(&l).map_err(StoreError::Decode)?;
+                        links.insert(code.as_str(), v.as_str()).map_err(db)?;
+                        Outcome::Flag(true)
+                    }
+                    _ => Outcome::Flag(false),
+                },
+                Op::LastAccess { key } => {
+                    Outcome::Time(access.get(key.as_str()).map_err(db)?.map(|v| v.value()))
+                }
                 Op::Snapshot => {
                     let mut snap = Snapshot::default();
                     for item in revs.iter().map_err(db)? {
@@ -213,6 +250,15 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
     }
     txn.commit().map_err(db)?;
     Ok(out)
+}
+
+fn get_link(links: &redb::Table<&str, &str>, code: &str) -> Result<Option<Link>, StoreError> {
+    match links.get(code).map_err(db)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_str(v.value())
+            .map(Some)
+            .map_err(StoreError::Decode),
+    }
 }
 
 fn unexpected<T>() -> Result<T, StoreError> {
@@ -269,6 +315,48 @@ impl Store for Embedded {
         Box::pin(async move {
             match f.await? {
                 Outcome::Token(t) => Ok(t),
+                _ => unexpected(),
+            }
+        })
+    }
+
+    fn put_link(&self, link: Link) -> StoreFuture<'_, ()> {
+        let f = self.call(Op::PutLink { link });
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn link(&self, code: &str) -> StoreFuture<'_, Option<Link>> {
+        let f = self.call(Op::GetLink {
+            code: code.to_owned(),
+        });
+        Box::pin(async move {
+            match f.await? {
+                Outcome::Link(l) => Ok(l),
+                _ => unexpected(),
+            }
+        })
+    }
+
+    fn delete_link(&self, code: &str, at: u64) -> StoreFuture<'_, bool> {
+        let f = self.call(Op::DeleteLink {
+            code: code.to_owned(),
+            at,
+        });
+        Box::pin(async move {
+            match f.await? {
+                Outcome::Flag(b) => Ok(b),
+                _ => unexpected(),
+            }
+        })
+    }
+
+    fn last_access(&self, key: &str) -> StoreFuture<'_, Option<u64>> {
+        let f = self.call(Op::LastAccess {
+            key: key.to_owned(),
+        });
+        Box::pin(async move {
+            match f.await? {
+                Outcome::Time(t) => Ok(t),
                 _ => unexpected(),
             }
         })

@@ -48,6 +48,34 @@ pub struct TokenRecord {
     pub max_views: Option<u64>,
     /// The API key that minted it.
     pub minted_by: String,
+    /// argon2id PHC string, when the token needs a password.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+}
+
+/// A short link: `/s/{code}` on the data plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub code: String,
+    /// An absolute http(s) URL (answered with 302) or a path under a route (served).
+    pub target: String,
+    pub expires_at: Option<u64>,
+    pub max_views: Option<u64>,
+    pub password_hash: Option<String>,
+    pub created_at: u64,
+    pub created_by: String,
+    pub deleted_at: Option<u64>,
+}
+
+impl Link {
+    pub fn is_external(&self) -> bool {
+        !self.target.starts_with('/')
+    }
+
+    /// The key its views are counted under (token ids never contain `:`).
+    pub fn view_key(code: &str) -> String {
+        format!("link:{code}")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +126,12 @@ pub trait Store: Send + Sync + 'static {
     fn put_tokens(&self, recs: Vec<TokenRecord>) -> StoreFuture<'_, ()>;
     fn token(&self, tid: &str) -> StoreFuture<'_, Option<TokenRecord>>;
     fn snapshot(&self) -> StoreFuture<'_, Snapshot>;
+    fn put_link(&self, link: Link) -> StoreFuture<'_, ()>;
+    fn link(&self, code: &str) -> StoreFuture<'_, Option<Link>>;
+    /// Marks a link deleted; `false` if there was no such live link.
+    fn delete_link(&self, code: &str, at: u64) -> StoreFuture<'_, bool>;
+    /// Unix time of the last counted view of a token or link key.
+    fn last_access(&self, key: &str) -> StoreFuture<'_, Option<u64>>;
 }
 
 /// The store plus the hot-path cache.
@@ -111,6 +145,12 @@ pub struct State {
     /// The last counted view per token: client address and when. A `Range` request from the
     /// same address within the route's grace period continues that view.
     last_view: DashMap<String, (IpAddr, Instant)>,
+    /// Password hashes by token id, once read from the store.
+    password_hashes: DashMap<String, Option<Arc<str>>>,
+    /// Links by code, once read; deletions update it before the API answers.
+    links: DashMap<String, Arc<Link>>,
+    pub guesses: crate::limits::GuessLimits,
+    pub verifier: crate::password::Verifier,
     metrics: Arc<Metrics>,
 }
 
@@ -143,6 +183,11 @@ impl State {
             revoked_prefixes: ArcSwap::from_pointee(Vec::new()),
             used_up: DashSet::new(),
             last_view: DashMap::new(),
+            password_hashes: DashMap::new(),
+            links: DashMap::new(),
+            guesses: crate::limits::GuessLimits::default(),
+            // At most two argon2 verifications at once: one core stays for the data plane.
+            verifier: crate::password::Verifier::new(2),
             metrics,
         };
         for r in snap.revocations {
@@ -160,6 +205,7 @@ impl State {
                 let Some(s) = weak.upgrade() else { return };
                 s.last_view
                     .retain(|_, (_, at)| at.elapsed() < MAX_VIEW_GRACE);
+                s.guesses.prune();
             }
         });
         Ok(state)
@@ -286,5 +332,53 @@ impl State {
 
     pub async fn token(&self, tid: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.store.token(tid).await
+    }
+
+    /// The password hash of a token minted with one (cached after the first read).
+    pub async fn password_hash(&self, tid: &str) -> Result<Option<Arc<str>>, StoreError> {
+        if let Some(h) = self.password_hashes.get(tid) {
+            return Ok(h.clone());
+        }
+        let h: Option<Arc<str>> = self
+            .store
+            .token(tid)
+            .await?
+            .and_then(|r| r.password_hash)
+            .map(Arc::from);
+        self.password_hashes.insert(tid.to_owned(), h.clone());
+        Ok(h)
+    }
+
+    pub async fn put_link(&self, link: Link) -> Result<(), StoreError> {
+        self.store.put_link(link.clone()).await?;
+        self.links.insert(link.code.clone(), Arc::new(link));
+        Ok(())
+    }
+
+    /// A link, live or deleted, from the cache or the store.
+    pub async fn link(&self, code: &str) -> Result<Option<Arc<Link>>, StoreError> {
+        if let Some(l) = self.links.get(code) {
+            return Ok(Some(l.clone()));
+        }
+        let Some(link) = self.store.link(code).await? else {
+            return Ok(None);
+        };
+        let link = Arc::new(link);
+        self.links.insert(code.to_owned(), link.clone());
+        Ok(Some(link))
+    }
+
+    /// Durable first, then the cache: once this returns, `/s/{code}` answers 410.
+    pub async fn delete_link(&self, code: &str) -> Result<bool, StoreError> {
+        let now = crate::proxy::now_unix();
+        let deleted = self.store.delete_link(code, now).await?;
+        if deleted && let Some(l) = self.store.link(code).await? {
+            self.links.insert(code.to_owned(), Arc::new(l));
+        }
+        Ok(deleted)
+    }
+
+    pub async fn last_access(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        self.store.last_access(key).await
     }
 }

@@ -131,6 +131,26 @@ impl Keyring {
         Ok(out)
     }
 
+    /// A tag for a password cookie over `data`, with the default minting key.
+    pub fn cookie_tag(&self, data: &str) -> Option<[u8; 32]> {
+        let key = self.keys.get(self.default_kid.as_deref()?)?;
+        let mut m = key.mac.clone();
+        m.update(b"tollgate password cookie\n");
+        m.update(data.as_bytes());
+        Some(m.finalize().into_bytes().into())
+    }
+
+    /// True when `tag` is a cookie tag over `data` by any configured key (so a key rotation
+    /// does not log browsers out early). Constant-time per key.
+    pub fn cookie_ok(&self, data: &str, tag: &[u8]) -> bool {
+        self.keys.values().any(|key| {
+            let mut m = key.mac.clone();
+            m.update(b"tollgate password cookie\n");
+            m.update(data.as_bytes());
+            m.verify_slice(tag).is_ok()
+        })
+    }
+
     /// Verifies the MAC of a split token against the request's query rest, then parses the
     /// claims. The comparison is constant-time (`Mac::verify_slice`).
     pub fn verify(&self, enc: &Encoded, rest: &str) -> Result<Claims, TokenError> {
