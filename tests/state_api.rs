@@ -171,8 +171,17 @@ async fn what_counts_as_a_view() {
         )
         .await;
     assert_eq!(r.status, 206);
-    // A range that is not satisfiable sends no bytes and gives the view back... but only
-    // counted ones: the first client's grace has passed to the second, so this is refused.
+    // Used up, a token reveals nothing more, not even to HEAD, except to the last viewer.
+    assert_eq!(c.method("HEAD", &target).await.status, 410);
+    let r = c
+        .send(
+            c.request("HEAD", &target)
+                .header("x-forwarded-for", "203.0.113.7")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
     assert_eq!(views(&gw, &tid).await, 2);
 }
 

@@ -46,13 +46,22 @@ impl Filter for ViewLimit {
     }
 
     fn check<'a>(&'a self, ctx: &'a mut Ctx<'_>) -> Step<'a> {
-        if ctx.claims.is_none() {
+        let Some(c) = &ctx.claims else {
             return Step::Reject(Reject::TokenMissing);
+        };
+        if c.max_views.is_some()
+            && used_up(
+                &self.state,
+                &c.tid,
+                ctx.method,
+                ctx.headers,
+                ctx.client_ip,
+                self.grace,
+            )
+        {
+            return Step::Reject(Reject::ViewLimitReached);
         }
-        match self.counted(ctx) {
-            Some((tid, _)) if self.state.is_used_up(tid) => Step::Reject(Reject::ViewLimitReached),
-            _ => Step::Pass,
-        }
+        Step::Pass
     }
 
     fn commit<'a>(&'a self, ctx: &'a mut Ctx<'_>) -> Step<'a> {
@@ -97,6 +106,22 @@ pub async fn count(
             Err(Reject::StateUnavailable)
         }
     }
+}
+
+/// True when `key` is known to be used up and this request does not continue its last
+/// view (a HEAD or `Range` GET from the same address within the grace). A used-up token or
+/// link answers 410 to everything else, HEAD included, so it reveals nothing more.
+pub fn used_up(
+    state: &State,
+    key: &str,
+    method: &Method,
+    headers: &http::HeaderMap,
+    ip: std::net::IpAddr,
+    grace: Duration,
+) -> bool {
+    state.is_used_up(key)
+        && !((method == Method::HEAD || headers.contains_key(http::header::RANGE))
+            && state.continues_view(key, ip, grace))
 }
 
 /// True when this request would be counted: a GET that does not continue the last view.

@@ -5,6 +5,7 @@
 //! not run: they judge tokens, and a link carries none.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use http::header::{CACHE_CONTROL, LOCATION};
 use http::request::Parts;
@@ -14,7 +15,7 @@ use hyper::body::Incoming;
 use super::respond::ProxyError;
 use super::{LogFields, fetch, header_password, now_unix, password_form, strip_gateway_headers};
 use crate::body::Body;
-use crate::filter::view_limit::{count, is_counted};
+use crate::filter::view_limit::{count, is_counted, used_up};
 use crate::filter::{Ctx, Reject};
 use crate::origin::{OriginError, OriginRequest};
 use crate::path::NormalPath;
@@ -104,6 +105,15 @@ pub(crate) async fn serve(
     let key = Link::view_key(code);
     // Without maxViews every view is still counted, for GET /api/v1/links/{code}.
     let limit = link.max_views.unwrap_or(u64::MAX);
+    let grace = match link.is_external() {
+        true => Duration::ZERO,
+        false => rt
+            .route_for(&link.target)
+            .map_or(Duration::ZERO, |r| r.view_grace),
+    };
+    if used_up(state, &key, &parts.method, &parts.headers, client_ip, grace) {
+        return Err(Reject::ViewLimitReached.into());
+    }
     if link.is_external() {
         if parts.method == Method::GET {
             count(state, &key, limit, client_ip).await?;

@@ -33,6 +33,8 @@ pub const SK_ADMIN: &str = "sk_test_admin_0123456789abcdefghijklmnopqrstuv";
 pub const PK_READ: &str = "pk_test_read_0123456789abcdefghijklmnopqrstuvw";
 pub const SK_SCOPED: &str = "sk_test_scoped_0123456789abcdefghijklmnopqrstu";
 pub const SK_EXPIRED: &str = "sk_test_expired_0123456789abcdefghijklmnopqrst";
+/// A secret key limited to 3 calls a minute.
+pub const SK_LIMITED: &str = "sk_test_limited_0123456789abcdefghijklmnopqrst";
 
 fn api_keys_toml() -> String {
     let k = |id: &str, kind: &str, key: &str, scopes: &str, extra: &str| {
@@ -50,6 +52,13 @@ fn api_keys_toml() -> String {
             SK_EXPIRED,
             r#"["/"]"#,
             "expires = \"2020-01-01T00:00:00Z\"",
+        )
+        + &k(
+            "limited",
+            "secret",
+            SK_LIMITED,
+            r#"["/"]"#,
+            "rate_limit = \"3/m\"",
         )
 }
 
