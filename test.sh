@@ -7,11 +7,25 @@ cd "$(dirname "$0")"
 need=()
 command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
+# The browser test (tests/browser.rs): Debian's headless Chromium and its driver.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+[ -d target/py ] || python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}"
-  else sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}"; fi
+  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Python packages for the tests, in one venv under target/: selenium drives the browser test.
+[ -x target/py/bin/python ] || python3 -m venv target/py
+target/py/bin/python -c 'import selenium' 2>/dev/null ||
+  target/py/bin/pip install -q --disable-pip-version-check 'selenium>=4.11,<5'
+# schemathesis, pinned: tests/openapi.rs runs it against a real gateway to check its answers
+# against docs/openapi.json.
+st_version=4.32.5
+target/py/bin/schemathesis --version 2>/dev/null | grep -qxF "schemathesis, version $st_version" ||
+  target/py/bin/pip install -q --disable-pip-version-check "schemathesis==$st_version"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check

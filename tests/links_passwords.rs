@@ -538,3 +538,19 @@ async fn api_keys_are_rate_limited() {
     assert_eq!(r.status, 201);
     assert!(r.header("ratelimit-limit").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_admitted_by_a_link_or_a_counted_token_is_cacheable() {
+    let files = files();
+    let gw = gateway(&files, None);
+    let c = gw.client();
+    let link = create_link(&gw, json!({"targetUrl": "/files/b.txt"})).await;
+    let r = c.get(&format!("/s/{}", code_of(&link))).await;
+    assert_eq!(r.header("cache-control"), Some("private, no-store"));
+    let mut req = tollgate::token::mint::MintRequest::new("/files/b.txt");
+    let r = c.get(&gw.sign(&req)).await;
+    assert_eq!(r.header("cache-control"), Some("private"));
+    req.max_views = Some(5);
+    let r = c.get(&gw.sign(&req)).await;
+    assert_eq!(r.header("cache-control"), Some("private, no-store"));
+}

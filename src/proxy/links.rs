@@ -162,5 +162,8 @@ pub(crate) async fn serve(
         tls,
         strip_authorization: false,
     };
-    fetch(route, oreq, &parts.method, undo).await
+    let mut resp = fetch(route, oreq, &parts.method, undo).await?;
+    // A link is a capability with expiry, views and maybe a password: never cached.
+    super::set_cache_control(&mut resp, true);
+    Ok(resp)
 }

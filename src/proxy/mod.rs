@@ -178,6 +178,11 @@ async fn admit_and_fetch(
         strip_authorization,
     };
     let mut resp = fetch(route, oreq, &parts.method, undo).await?;
+    if let Some(c) = &claims {
+        // A shared cache must never answer for the gateway: it would outlive revocation and
+        // expiry. What is counted or password-protected is not stored at all.
+        set_cache_control(&mut resp, c.max_views.is_some() || c.password);
+    }
     if let Some(name) = claims.as_ref().and_then(|c| c.download_name.as_deref())
         && matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
         && let Ok(v) = HeaderValue::from_str(&content_disposition(name))
@@ -204,6 +209,16 @@ pub(crate) async fn fetch(
         undo().await;
     }
     Ok(served?)
+}
+
+/// `private` for token-admitted answers; `private, no-store` when each view matters.
+pub(crate) fn set_cache_control(resp: &mut Response<Body>, no_store: bool) {
+    let v = if no_store {
+        HeaderValue::from_static("private, no-store")
+    } else {
+        HeaderValue::from_static("private")
+    };
+    resp.headers_mut().insert(http::header::CACHE_CONTROL, v);
 }
 
 fn header_password(h: &http::HeaderMap) -> Option<String> {

@@ -74,7 +74,7 @@ p{{margin:.25rem 0 1rem;color:#4a5368;font-size:.95rem}}
 label{{display:block;font-size:.85rem;margin-bottom:.35rem;color:#4a5368}}
 input{{box-sizing:border-box;width:100%;padding:.6rem .7rem;border:1px solid #c9cfdb;border-radius:8px;font-size:1rem}}
 input:focus{{outline:2px solid #3b6ef5;border-color:#3b6ef5}}
-button{{margin-top:1rem;width:100%;padding:.65rem;border:0;border-radius:8px;background:#3b6ef5;color:#fff;font-size:1rem;cursor:pointer}}
+button{{font-family:inherit;margin-top:1rem;width:100%;padding:.65rem;border:0;border-radius:8px;background:#3b6ef5;color:#fff;font-size:1rem;cursor:pointer}}
 .err{{color:#b42318;background:#fef3f2;border-radius:6px;padding:.5rem .65rem}}
 small{{display:block;margin-top:1rem;color:#8a93a6;font-size:.75rem}}
 </style></head>
