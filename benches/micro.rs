@@ -421,10 +421,80 @@ fn bench_baseline(c: &mut Criterion) {
     g.finish();
 }
 
+/// Runs `per_thread` calls of `f` on each of 2 threads at once; returns the wall time
+/// divided by the calls of one thread (so it compares to a single-thread `iter` time).
+fn contended(iters: u64, f: impl Fn(u64) + Sync) -> Duration {
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let f = &f;
+            s.spawn(move || {
+                for i in 0..iters {
+                    f(i.wrapping_mul(2).wrapping_add(t));
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// The hot-path cache lookups (revocation, used-up views) from 2 threads at once, with a
+/// `Mutex<HashSet>` in the same run as the baseline a lock-based cache would be.
+fn bench_cache(c: &mut Criterion) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    let state = state();
+    let ring = keyring();
+    // 10,000 revoked tokens and 10,000 used-up ones, none of them the one looked up.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        for i in 0..10_000u32 {
+            let tid = format!("{i:0>22}");
+            state
+                .revoke(tollgate::state::Revocation::Token { token_id: tid })
+                .await
+                .expect("revoke");
+        }
+    });
+    let claims = typical_claims();
+    let ids: Vec<String> = (0..1024).map(|i| format!("{:0>22}", i * 7 + 3)).collect();
+    let baseline: Mutex<HashSet<String>> =
+        Mutex::new((0..10_000u32).map(|i| format!("{i:0>22}")).collect());
+    let _ = &ring;
+
+    let mut g = c.benchmark_group("cache");
+    g.bench_function("is_revoked_2threads", |b| {
+        b.iter_custom(|n| {
+            contended(n, |_| {
+                black_box(state.is_revoked(black_box(&claims), "/files/reports/q3.pdf"));
+            })
+        })
+    });
+    g.bench_function("is_used_up_2threads", |b| {
+        b.iter_custom(|n| {
+            contended(n, |i| {
+                black_box(state.is_used_up(&ids[(i % 1024) as usize]));
+            })
+        })
+    });
+    g.bench_function("baseline_mutex_hashset_2threads", |b| {
+        b.iter_custom(|n| {
+            contended(n, |i| {
+                let set = baseline.lock().unwrap_or_else(|e| e.into_inner());
+                black_box(set.contains(&ids[(i % 1024) as usize]));
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_token, bench_admission, bench_path, bench_baseline
+    targets = bench_token, bench_admission, bench_path, bench_baseline, bench_cache
 }
 
 /// Prints how many heap allocations each measured operation makes.
