@@ -296,6 +296,30 @@ async fn link_validation() {
     )
     .await;
     assert_eq!(r.json()["error"]["details"].as_array().unwrap().len(), 3);
+    // A date RFC 3339 cannot write back (year 10000 in UTC) is refused, not echoed as "".
+    let r =
+        post(json!({"targetUrl": "https://example.com", "expiresAt": "9999-12-31T23:59:59-23:59"}))
+            .await;
+    assert_eq!(r.code(), "VALIDATION_ERROR");
+    // The framework's own refusals come in the envelope too.
+    let r = gw
+        .api("GET", "/api/v1/links/%FF%FE", Some(SK_ADMIN), None)
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (404, "RESOURCE_NOT_FOUND")
+    );
+    let huge = format!(
+        "{{\"targetUrl\": \"https://example.com/{}\"}}",
+        "a".repeat(2 << 20)
+    );
+    let r = gw
+        .api("POST", "/api/v1/links", Some(SK_ADMIN), Some(&huge))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (400, "INVALID_PAYLOAD")
+    );
     // A path target outside the key's scopes.
     let r = gw
         .api(

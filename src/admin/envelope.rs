@@ -229,6 +229,46 @@ impl Fields {
     }
 }
 
+/// The raw body of an API call, with the framework's refusals (too large, unreadable)
+/// turned into the envelope like every other error.
+pub struct JsonBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(JsonBody)
+            .map_err(|e| {
+                ApiError::InvalidPayload(
+                    format!("the body could not be read: {}", e.body_text()),
+                    vec![],
+                )
+            })
+    }
+}
+
+/// A path parameter. One that is not valid UTF-8 names nothing: 404 in the envelope.
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(s)| Segment(s))
+            .map_err(|_| ApiError::NotFound("no such resource".into()))
+    }
+}
+
+/// The latest instant RFC 3339 can write (9999-12-31T23:59:59Z).
+const MAX_RFC3339: i64 = 253_402_300_799;
+
 /// RFC 3339 text of a unix time.
 pub fn iso(unix: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix as i64)
@@ -245,4 +285,6 @@ pub fn parse_iso(s: &str) -> Option<i64> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| t.unix_timestamp())
+        // An offset can push a year-9999 local time past what RFC 3339 can write back.
+        .filter(|t| (0..=MAX_RFC3339).contains(t))
 }

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -12,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::envelope::{ApiError, Fields, iso, ok, parse_iso};
+use super::envelope::{ApiError, Fields, JsonBody, Segment, iso, ok, parse_iso};
 use crate::password::MAX_PASSWORD_BYTES;
 use crate::proxy::links::{PREFIX, valid_code};
 use crate::runtime::Shared;
@@ -69,7 +68,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 pub async fn create(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_secret("create links")?;
     let rt = shared.runtime.load_full();
@@ -180,7 +179,7 @@ async fn find(shared: &Shared, caller: &Caller, code: &str) -> Result<Arc<Link>,
 pub async fn get(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    Path(code): Path<String>,
+    Segment(code): Segment,
 ) -> Result<Response, ApiError> {
     let link = find(&shared, &caller, &code).await?;
     let key = Link::view_key(&code);
@@ -192,7 +191,7 @@ pub async fn get(
 pub async fn delete(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    Path(code): Path<String>,
+    Segment(code): Segment,
 ) -> Result<Response, ApiError> {
     caller.require_secret("delete links")?;
     find(&shared, &caller, &code).await?;

@@ -32,6 +32,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/links/{code}",
             get(links::get).delete(links::delete),
         )
+        // Large enough for file-access with 1000 paths; anything bigger is refused early.
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             auth::gate,
@@ -40,6 +42,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
         .merge(api)
         .fallback(not_found)
         .with_state(shared)
@@ -80,6 +83,14 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             axum::Json(json!({"success": true, "data": {"status": "ready"}})),
         )
     }
+}
+
+/// The control API's OpenAPI document (`docs/openapi.json`), public like `/healthz`.
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../docs/openapi.json"),
+    )
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

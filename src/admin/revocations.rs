@@ -4,21 +4,20 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
 use super::auth::Caller;
-use super::envelope::{ApiError, Detail, Fields, iso, ok, parse_iso};
+use super::envelope::{ApiError, Detail, Fields, JsonBody, iso, ok, parse_iso};
 use crate::runtime::Shared;
 use crate::state::Revocation;
 
 pub async fn create(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_secret("revoke")?;
     let rt = shared.runtime.load_full();

@@ -4,14 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
 use super::auth::Caller;
-use super::envelope::{ApiError, Fields, iso, ok};
+use super::envelope::{ApiError, Fields, JsonBody, Segment, iso, ok};
 use crate::runtime::{Runtime, Shared};
 use crate::state::TokenRecord;
 use crate::token::mint::{MintError, MintRequest, Minted, mint, parse_ip};
@@ -93,7 +92,7 @@ fn record(
 pub async fn signed_url(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_secret("mint URLs")?;
     let rt = shared.runtime.load_full();
@@ -216,7 +215,7 @@ pub async fn signed_url(
 pub async fn file_access(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_secret("mint tokens")?;
     let rt = shared.runtime.load_full();
@@ -309,7 +308,7 @@ pub async fn file_access(
 pub async fn get_token(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    Path(token_id): Path<String>,
+    Segment(token_id): Segment,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("no token `{token_id}`"));
     let rec = shared
