@@ -38,7 +38,9 @@ enum Kind {
     Upstream {
         inner: Incoming,
         idle: Duration,
-        timer: Pin<Box<Sleep>>,
+        /// Armed only when the origin first makes us wait: most small bodies arrive with
+        /// their head and never need a timer.
+        timer: Option<Pin<Box<Sleep>>>,
     },
     /// The client's request body on its way to an origin.
     Request(Incoming),
@@ -77,7 +79,7 @@ impl Body {
         Body::of(Kind::Upstream {
             inner,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
         })
     }
 
@@ -151,12 +153,14 @@ impl Body {
             },
             Kind::Upstream { inner, idle, timer } => match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(r) => {
-                    let deadline = tokio::time::Instant::now() + *idle;
-                    timer.as_mut().reset(deadline);
+                    if let Some(t) = timer.as_mut() {
+                        t.as_mut().reset(tokio::time::Instant::now() + *idle);
+                    }
                     Poll::Ready(r.map(|f| f.map_err(Into::into)))
                 }
                 Poll::Pending => {
-                    ready!(timer.as_mut().poll(cx));
+                    let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(*idle)));
+                    ready!(t.as_mut().poll(cx));
                     Poll::Ready(Some(Err(IdleTimeout(*idle).into())))
                 }
             },

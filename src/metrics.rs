@@ -64,7 +64,7 @@ pub struct Metrics {
     pub views_counted: AtomicU64,
     pub revocations: AtomicU64,
     /// Data-plane requests by route prefix and outcome code (`ok` when admitted).
-    by_route: DashMap<(String, &'static str), AtomicU64>,
+    by_route: DashMap<Arc<str>, DashMap<&'static str, AtomicU64>>,
     pub latency: Histogram,
     pub store_commit_latency: Histogram,
     pub store_commits: AtomicU64,
@@ -112,14 +112,19 @@ impl Metrics {
         self.responses[class].fetch_add(1, Relaxed);
     }
 
-    pub fn request_done(&self, route: &str, outcome: &'static str, took: Duration) {
+    /// Counts a finished request; allocates only the first time a (route, outcome) is seen.
+    pub fn request_done(&self, route: &Arc<str>, outcome: &'static str, took: Duration) {
         self.latency.observe(took);
-        if let Some(c) = self.by_route.get(&(route.to_owned(), outcome)) {
+        if let Some(outcomes) = self.by_route.get(route.as_ref())
+            && let Some(c) = outcomes.get(outcome)
+        {
             c.fetch_add(1, Relaxed);
             return;
         }
         self.by_route
-            .entry((route.to_owned(), outcome))
+            .entry(route.clone())
+            .or_default()
+            .entry(outcome)
             .or_default()
             .fetch_add(1, Relaxed);
     }
@@ -183,13 +188,16 @@ impl Metrics {
             s,
             "# HELP tollgate_requests_total Data-plane requests by route and outcome.\n# TYPE tollgate_requests_total counter"
         );
-        for e in self.by_route.iter() {
-            let (route, outcome) = e.key();
-            let _ = writeln!(
-                s,
-                "tollgate_requests_total{{route=\"{route}\",outcome=\"{outcome}\"}} {}",
-                e.value().load(Relaxed)
-            );
+        for r in self.by_route.iter() {
+            for o in r.value().iter() {
+                let _ = writeln!(
+                    s,
+                    "tollgate_requests_total{{route=\"{}\",outcome=\"{}\"}} {}",
+                    r.key(),
+                    o.key(),
+                    o.value().load(Relaxed)
+                );
+            }
         }
         self.latency.render(
             &mut s,

@@ -21,6 +21,8 @@ use crate::token::Keyring;
 
 pub struct Route {
     pub prefix: String,
+    /// The prefix again, shared, for metrics and logs without a copy per request.
+    pub name: Arc<str>,
     pub strip_prefix: bool,
     pub origin: Arc<dyn Origin>,
     pub chain: Chain,
@@ -109,6 +111,7 @@ impl Runtime {
                     .collect();
                 Route {
                     prefix: r.prefix.clone(),
+                    name: Arc::from(r.prefix.as_str()),
                     strip_prefix: r.strip_prefix,
                     origin: origins[r.origin].clone(),
                     chain: Chain::new(filters),

@@ -52,7 +52,9 @@ pub(crate) async fn serve(
     log: &mut LogFields,
 ) -> Result<Response<Body>, ProxyError> {
     let code = &path.decoded[PREFIX.len()..];
-    log.path = format!("{PREFIX}{}", redacted(code));
+    if log.enabled {
+        log.path = format!("{PREFIX}{}", redacted(code));
+    }
     if !valid_code(code) {
         return Err(ProxyError::LinkNotFound);
     }

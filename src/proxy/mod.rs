@@ -66,17 +66,28 @@ pub async fn handle(
 /// What the access log says of a request. Never the query string (it carries the token),
 /// only the token id.
 pub(crate) struct LogFields {
-    route: String,
+    /// The access log is on: only then are the per-request strings built.
+    enabled: bool,
+    route: Arc<str>,
     path: String,
     code: &'static str,
     tid: Option<String>,
     client: IpAddr,
 }
 
+impl LogFields {
+    fn set_tid(&mut self, claims: Option<&crate::token::Claims>) {
+        if self.enabled {
+            self.tid = claims.map(|c| c.tid.clone());
+        }
+    }
+}
+
 impl Default for LogFields {
     fn default() -> Self {
         LogFields {
-            route: String::from("-"),
+            enabled: tracing::enabled!(target: "tollgate::access", tracing::Level::INFO),
+            route: Arc::from("-"),
             path: String::from("-"),
             code: "-",
             tid: None,
@@ -111,13 +122,15 @@ async fn admit_and_fetch(
     let uri = parts.uri.clone();
     let raw_path = uri.path();
     let path = crate::path::normalize(raw_path)?;
-    log.path = path.canonical.to_string();
+    if log.enabled {
+        log.path = path.canonical.to_string();
+    }
     if path.decoded.starts_with(links::PREFIX) {
-        log.route = links::PREFIX.to_owned();
+        log.route = Arc::from(links::PREFIX);
         return links::serve(rt, shared, parts, body, peer, client_ip, tls, &path, log).await;
     }
     let route = rt.route_for(&path.decoded).ok_or(ProxyError::NoRoute)?;
-    log.route = route.prefix.clone();
+    log.route = route.name.clone();
 
     // A browser posting the password form: judged like a GET of the same URL, answered
     // with a redirect (and a cookie), never with bytes.
@@ -148,7 +161,7 @@ async fn admit_and_fetch(
     ctx.form_post = form_post;
     if form_post {
         route.chain.check_only(&mut ctx).await?;
-        log.tid = ctx.claims.as_ref().map(|c| c.tid.clone());
+        log.set_tid(ctx.claims.as_ref());
         return Ok(password_form::see_other(&uri, ctx.set_cookie.as_deref()));
     }
     route.chain.admit(&mut ctx).await?;
@@ -156,7 +169,7 @@ async fn admit_and_fetch(
     let strip_authorization = ctx.strip_authorization;
     let claims = ctx.claims;
     let undo = ctx.undo;
-    log.tid = claims.as_ref().map(|c| c.tid.clone());
+    log.set_tid(claims.as_ref());
 
     let origin_path = if route.strip_prefix {
         format!("/{}", &path.decoded[route.prefix.len()..])
