@@ -38,11 +38,12 @@ impl HttpOrigin {
         conn.set_nodelay(true);
         conn.enforce_http(true);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            // As nginx's `keepalive 64`: enough to reuse a connection per in-flight request at
-            // ordinary concurrency; a burst beyond it does not leave ~50 KiB per idle upstream
-            // connection behind for 90 s (benches/load/run.sh, 1000 connections).
-            .pool_max_idle_per_host(64)
+            // Idle upstream connections are kept up to the concurrency a burst reached: capping
+            // them at 64 (nginx's keepalive 64) cost 37% of throughput at 1000 client
+            // connections, every request past 64 opening a new upstream connection
+            // (benches/load/run.sh). Each idle one holds ~50 KiB, released after 30 s idle.
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(1024)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(conn);
