@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use serde_json::{Value, json};
 
 const CHAIN: &str = r#"["signature", "revocation", "view_limit", "password"]"#;
@@ -54,33 +53,6 @@ async fn link_views(gw: &Gateway, code: &str) -> Value {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json());
     r.json()["data"].clone()
-}
-
-async fn burst(gw: &Gateway, target: &str, n: usize) -> Vec<u16> {
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..n {
-        let c = gw.client();
-        let t = target.to_owned();
-        set.spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(c.addr).await.ok()?;
-            let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .ok()?;
-            tokio::spawn(conn);
-            let req = c.request("GET", &t).body(Full::<Bytes>::default()).ok()?;
-            let r = s.send_request(req).await.ok()?;
-            let status = r.status().as_u16();
-            let _ = r.into_body().collect().await;
-            Some(status)
-        });
-    }
-    let mut out = Vec::new();
-    while let Some(r) = set.join_next().await {
-        if let Ok(Some(s)) = r {
-            out.push(s);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

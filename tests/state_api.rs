@@ -57,34 +57,6 @@ async fn views(gw: &Gateway, tid: &str) -> u64 {
     r.json()["data"]["views"].as_u64().unwrap()
 }
 
-/// Fires `n` concurrent GETs, each on its own connection; returns the statuses.
-async fn burst(gw: &Gateway, target: &str, n: usize) -> Vec<u16> {
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..n {
-        let c = gw.client();
-        let t = target.to_owned();
-        set.spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(c.addr).await.ok()?;
-            let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                .await
-                .ok()?;
-            tokio::spawn(conn);
-            let req = c.request("GET", &t).body(Full::<Bytes>::default()).ok()?;
-            let r = s.send_request(req).await.ok()?;
-            let status = r.status().as_u16();
-            let _ = r.into_body().collect().await;
-            Some(status)
-        });
-    }
-    let mut out = Vec::new();
-    while let Some(r) = set.join_next().await {
-        if let Ok(Some(s)) = r {
-            out.push(s);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_views_7_under_500_concurrent_gets_and_restarts() {
     let files = files();
