@@ -1,4 +1,7 @@
 //! `tollgate serve | check | sign | keygen`, as contract section 1 describes them.
+//!
+//! `println!`/`eprintln!` here are the commands' output (the signed URL, a key, the one-line
+//! reason for a failed start), which the contract fixes; everything else logs via tracing.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
