@@ -32,4 +32,8 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 # --all-targets includes benches/micro.rs: criterion runs each benchmark once, unmeasured,
 # so the benchmarks keep compiling and working without a second (release) build.
-cargo test --all-targets
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --all-targets 2>&1 | tee "$log"
+# One closing line with the totals of every test binary.
+awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' "$log"
