@@ -64,7 +64,10 @@ impl Runtime {
             .iter()
             .map(|o| -> Arc<dyn Origin> {
                 match &o.kind {
-                    OriginKind::Dir { root } => Arc::new(DirOrigin::new(root.clone())),
+                    OriginKind::Dir {
+                        root,
+                        blocking_pool,
+                    } => Arc::new(DirOrigin::new(root.clone(), *blocking_pool)),
                     OriginKind::Http {
                         base,
                         connect_timeout,

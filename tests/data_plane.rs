@@ -21,8 +21,12 @@ fn small_files() -> Files {
 }
 
 async fn dir_gateway(files: &Files) -> Gateway {
+    dir_gateway_with(files, "").await
+}
+
+async fn dir_gateway_with(files: &Files, origin_extra: &str) -> Gateway {
     GatewayBuilder::new()
-        .dir_origin("files", &files.root)
+        .dir_origin_with("files", &files.root, origin_extra)
         .route("/files/", "files", r#"["signature"]"#, "")
         .route("/public/", "files", "[]", "")
         .start()
@@ -79,7 +83,25 @@ async fn streams_256_mib_with_flat_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn range_head_and_conditionals() {
     let files = small_files();
-    let gw = dir_gateway(&files).await;
+    // A file above dir::SMALL (64 KiB) is streamed from an offset instead of sliced from
+    // memory; both ways, on the serving worker (the default) and on the blocking pool.
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(files.root.join("big.bin"), &big).unwrap();
+    for origin_extra in ["", "blocking_pool = true"] {
+        let gw = dir_gateway_with(&files, origin_extra).await;
+        let url = gw.sign_path("/files/big.bin");
+        let r = gw
+            .client()
+            .get_with(&url, &[("range", "bytes=70000-70009")])
+            .await;
+        assert_eq!(r.status, 206, "{origin_extra}");
+        assert_eq!(&r.body[..], &big[70_000..70_010], "{origin_extra}");
+        assert_eq!(gw.client().get(&url).await.body, big, "{origin_extra}");
+        range_head_and_conditionals_on(&gw).await;
+    }
+}
+
+async fn range_head_and_conditionals_on(gw: &Gateway) {
     let c = gw.client();
     let url = gw.sign_path("/files/a.txt");
 

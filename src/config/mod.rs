@@ -112,6 +112,9 @@ pub struct OriginConfig {
 pub enum OriginKind {
     Dir {
         root: PathBuf,
+        /// Open files (and read small ones) on tokio's blocking pool instead of on the
+        /// worker that serves the request: for storage where an open can stall.
+        blocking_pool: bool,
     },
     Http {
         /// `http://host:port` plus an optional base path without a trailing slash.

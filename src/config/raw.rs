@@ -73,6 +73,7 @@ pub struct RawOrigin {
     pub name: String,
     pub kind: String,
     pub root: Option<String>,
+    pub blocking_pool: Option<bool>,
     pub url: Option<String>,
     pub connect_timeout: Option<String>,
     pub timeout: Option<String>,

@@ -299,6 +299,7 @@ fn origins(c: &mut Check, origins: &[RawOrigin]) -> Vec<OriginConfig> {
         }
         let used: &[(&str, bool)] = &[
             ("root", o.root.is_some()),
+            ("blocking_pool", o.blocking_pool.is_some()),
             ("url", o.url.is_some()),
             ("connect_timeout", o.connect_timeout.is_some()),
             ("timeout", o.timeout.is_some()),
@@ -310,7 +311,7 @@ fn origins(c: &mut Check, origins: &[RawOrigin]) -> Vec<OriginConfig> {
             ("secret_key", o.secret_key.is_some()),
         ];
         let allowed: &[&str] = match o.kind.as_str() {
-            "dir" => &["root"],
+            "dir" => &["root", "blocking_pool"],
             "http" => &["url", "connect_timeout", "timeout", "idle_timeout"],
             "s3" => {
                 c.err(
@@ -338,7 +339,10 @@ fn origins(c: &mut Check, origins: &[RawOrigin]) -> Vec<OriginConfig> {
                 continue;
             };
             match std::fs::canonicalize(root) {
-                Ok(p) if p.is_dir() => OriginKind::Dir { root: p },
+                Ok(p) if p.is_dir() => OriginKind::Dir {
+                    root: p,
+                    blocking_pool: o.blocking_pool.unwrap_or(false),
+                },
                 Ok(_) => {
                     c.err(at("root"), format!("`{root}` is not a directory"));
                     continue;

@@ -100,9 +100,14 @@ impl GatewayBuilder {
         self
     }
 
-    pub fn dir_origin(mut self, name: &str, root: &Path) -> Self {
+    pub fn dir_origin(self, name: &str, root: &Path) -> Self {
+        self.dir_origin_with(name, root, "")
+    }
+
+    /// A `dir` origin with more keys, e.g. `blocking_pool = true`.
+    pub fn dir_origin_with(mut self, name: &str, root: &Path, extra: &str) -> Self {
         self.origins.push(format!(
-            "[[origins]]\nname = \"{name}\"\nkind = \"dir\"\nroot = \"{}\"\n",
+            "[[origins]]\nname = \"{name}\"\nkind = \"dir\"\nroot = \"{}\"\n{extra}\n",
             root.display()
         ));
         self
