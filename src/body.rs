@@ -34,6 +34,13 @@ enum Kind {
         stream: ReaderStream<Take<tokio::fs::File>>,
         remaining: u64,
     },
+    /// A file read on the serving worker, one chunk per poll, straight into the buffer that
+    /// is sent: no blocking-pool hop and no copy out of `tokio::fs::File`'s own buffer.
+    FileHere {
+        file: std::fs::File,
+        remaining: u64,
+        chunk: usize,
+    },
     /// A body from the origin, with a limit on silence between frames.
     Upstream {
         inner: Incoming,
@@ -72,6 +79,16 @@ impl Body {
         Body::of(Kind::File {
             stream: ReaderStream::with_capacity(file.take(len), chunk),
             remaining: len,
+        })
+    }
+
+    /// Streams `len` bytes of an already positioned file in chunks of `chunk` bytes, read on
+    /// the polling worker (see `origin::dir` for when that is the right place).
+    pub fn file_here(file: std::fs::File, len: u64, chunk: usize) -> Body {
+        Body::of(Kind::FileHere {
+            file,
+            remaining: len,
+            chunk,
         })
     }
 
@@ -115,7 +132,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => true,
             Kind::Full(b) => b.is_none(),
-            Kind::File { remaining, .. } => *remaining == 0,
+            Kind::File { remaining, .. } | Kind::FileHere { remaining, .. } => *remaining == 0,
             Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.is_end_stream(),
         }
     }
@@ -124,7 +141,9 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            Kind::File { remaining, .. } | Kind::FileHere { remaining, .. } => {
+                SizeHint::with_exact(*remaining)
+            }
             Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.size_hint(),
         }
     }
@@ -144,13 +163,31 @@ impl Body {
                     Poll::Ready(Some(Ok(Frame::data(b))))
                 }
                 Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
-                None if *remaining > 0 => Poll::Ready(Some(Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file shrank while it was being sent",
-                )
-                .into()))),
+                None if *remaining > 0 => Poll::Ready(Some(Err(shrank().into()))),
                 None => Poll::Ready(None),
             },
+            Kind::FileHere {
+                file,
+                remaining,
+                chunk,
+            } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let want = (*chunk as u64).min(*remaining) as usize;
+                let mut buf = Vec::with_capacity(want);
+                loop {
+                    match rustix::io::read(&*file, rustix::buffer::spare_capacity(&mut buf)) {
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(e) => return Poll::Ready(Some(Err(std::io::Error::from(e).into()))),
+                        Ok(0) => return Poll::Ready(Some(Err(shrank().into()))),
+                        Ok(n) => {
+                            *remaining -= n as u64;
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
+                        }
+                    }
+                }
+            }
             Kind::Upstream { inner, idle, timer } => match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(r) => {
                     if let Some(t) = timer.as_mut() {
@@ -171,4 +208,48 @@ impl Body {
     }
 }
 
+fn shrank() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the file shrank while it was being sent",
+    )
+}
+
 use std::future::Future as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn file_here_streams_in_chunks_and_reports_a_shrunk_file() {
+        use std::io::{Seek, Write};
+        let mut tmp = tempfile::tempfile().unwrap();
+        tmp.write_all(&[7u8; 100]).unwrap();
+        tmp.rewind().unwrap();
+        // Announced 100 bytes: two chunks of 64 and 36, then the end.
+        let mut b = Body::file_here(tmp.try_clone().unwrap(), 100, 64);
+        assert_eq!(b.size_hint().exact(), Some(100));
+        let mut sizes = vec![];
+        while let Some(f) = b.frame().await {
+            sizes.push(f.unwrap().into_data().unwrap().len());
+        }
+        assert_eq!(sizes, [64, 36]);
+        assert!(b.is_end_stream());
+        // Announced more than the file holds (it shrank after the head was sent): an error,
+        // never a silently short body.
+        tmp.rewind().unwrap();
+        let mut b = Body::file_here(tmp, 150, 64);
+        let mut got = 0;
+        let err = loop {
+            match b.frame().await {
+                Some(Ok(fr)) => got += fr.into_data().unwrap().len(),
+                Some(Err(e)) => break e,
+                None => panic!("ended without an error after {got} bytes"),
+            }
+        };
+        assert_eq!(got, 100);
+        assert!(err.to_string().contains("shrank"), "{err}");
+    }
+}

@@ -25,12 +25,13 @@ use super::range::{RangeAnswer, Validators, parse_range};
 use super::{ExistsFuture, Origin, OriginError, OriginFuture, OriginRequest};
 use crate::body::Body;
 
-/// Read size per chunk. 256 KiB keeps the blocking-pool round trips per GiB low while the
+/// Read size per chunk: 4096 reads per GiB, each short enough (tens of microseconds from the
+/// page cache) not to hold up the other connections of the worker that reads it, while the
 /// memory per download stays small (a couple of chunks in flight).
 pub const CHUNK: usize = 256 * 1024;
 
-/// Files up to this size are read whole in the same blocking-pool hop that opens them, so a
-/// small file costs one hop instead of two.
+/// Files up to this size are read whole right after they are opened, before the response
+/// head is built: one read, and one hop when the origin uses the blocking pool.
 pub const SMALL: u64 = 64 * 1024;
 
 pub struct DirOrigin {
@@ -71,10 +72,12 @@ impl DirOrigin {
         }
     }
 
-    /// Opens (and reads, if small) where the config says. On the serving worker by
-    /// default: an open that hits the page cache takes a few microseconds, while the hop to
-    /// the blocking pool and back costs two thread wake-ups, which measured 1.8x the CPU
-    /// per 1 KiB request (docs/performance.md). nginx makes the same choice (`aio off`).
+    /// Opens (and reads, if small) where the config says; larger files are then streamed
+    /// from the same place. On the serving worker by default: an open that hits the page
+    /// cache takes a few microseconds, while the hop to the blocking pool and back costs two
+    /// thread wake-ups, which measured 2.4x the CPU per 1 KiB request, and cost a 1 GiB
+    /// download a third of its speed (docs/performance.md). nginx makes the same choice
+    /// (`aio off`).
     async fn open_here_or_in_pool(
         &self,
         path: String,
@@ -143,9 +146,13 @@ impl DirOrigin {
     }
 }
 
+/// `NONBLOCK`: opening a FIFO (or a device) placed under the root must not wait for a
+/// writer and hold up the worker; it is then refused as not a regular file. Reads of
+/// regular files ignore the flag.
 const OPEN_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
     .union(rustix::fs::OFlags::CLOEXEC)
-    .union(rustix::fs::OFlags::NOCTTY);
+    .union(rustix::fs::OFlags::NOCTTY)
+    .union(rustix::fs::OFlags::NONBLOCK);
 
 fn beneath() -> rustix::fs::ResolveFlags {
     rustix::fs::ResolveFlags::BENEATH | rustix::fs::ResolveFlags::NO_MAGICLINKS
@@ -195,7 +202,12 @@ fn open_resolved(root: &Path, rel: &str) -> Result<File, OriginError> {
     if !real.starts_with(root) {
         return Err(OriginError::OutsideRoot);
     }
-    File::open(&real).map_err(not_found_or_io)
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OPEN_FLAGS.bits() as i32)
+        .open(&real)
+        .map_err(not_found_or_io)
 }
 
 fn not_found_or_io(e: std::io::Error) -> OriginError {
@@ -280,7 +292,11 @@ impl Origin for DirOrigin {
                 if start > 0 {
                     file.seek(SeekFrom::Start(start)).map_err(OriginError::Io)?;
                 }
-                Body::file(tokio::fs::File::from_std(file), count, CHUNK)
+                if self.blocking_pool {
+                    Body::file(tokio::fs::File::from_std(file), count, CHUNK)
+                } else {
+                    Body::file_here(file, count, CHUNK)
+                }
             };
             resp.body(body)
                 .map_err(|e| OriginError::Io(std::io::Error::other(e)))
@@ -306,6 +322,12 @@ mod tests {
         link(Path::new("sub/../a.txt"), "rel-in").unwrap();
         let root = std::fs::canonicalize(&root).unwrap();
         link(&root.join("a.txt"), "abs-in").unwrap();
+        // Opening a FIFO without O_NONBLOCK would wait for a writer, forever.
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("fifo"))
+            .status()
+            .unwrap();
+        assert!(fifo.success());
 
         let beneath = DirOrigin::new(root.clone(), false);
         // This kernel has openat2: the fast path is the one under test, not the fallback.
@@ -340,7 +362,7 @@ mod tests {
                     "{bad}"
                 );
             }
-            for absent in ["/missing", "/", "/sub", "/sub/", "/a.txt/x"] {
+            for absent in ["/missing", "/", "/sub", "/sub/", "/a.txt/x", "/fifo"] {
                 assert!(
                     matches!(
                         DirOrigin::open(&o.root, absent, true),
