@@ -51,6 +51,8 @@ struct Root {
     /// Canonical (symlinks resolved) at config time.
     path: PathBuf,
     /// The root opened once (`O_PATH`), for `openat2`; `None` where the kernel refuses it.
+    /// Like `path`, fixed when the config is loaded: a root directory replaced on disk is
+    /// picked up by a reload (SIGHUP), which builds a new origin.
     fd: Option<OwnedFd>,
 }
 
