@@ -112,8 +112,8 @@ pub struct OriginConfig {
 pub enum OriginKind {
     Dir {
         root: PathBuf,
-        /// Open files (and read small ones) on tokio's blocking pool instead of on the
-        /// worker that serves the request: for storage where an open can stall.
+        /// Open and read files on tokio's blocking pool instead of on the worker that
+        /// serves the request: for storage where an open or a read can stall.
         blocking_pool: bool,
     },
     Http {
