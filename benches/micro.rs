@@ -27,10 +27,10 @@
 //! makes (a counting wrapper around the system allocator; a plain non-atomic counter, so the
 //! wrapper adds about a nanosecond per allocation to the measured times).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine;
@@ -40,52 +40,33 @@ use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
 use rand::{Rng, SeedableRng};
 use sha2::Sha256;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 use tollgate::config::{Config, KeyConfig, Secret};
 use tollgate::filter::Ctx;
+use tollgate::grant::Grant;
 use tollgate::path::{self, PathError};
+use tollgate::proxy::credential;
 use tollgate::runtime::Runtime;
+use tollgate::state::State;
 use tollgate::token::{self, Claims, Keyring, Methods, Scope, TokenError};
 
 // ---------------------------------------------------------------------------------------------
 // Allocation census
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; the counter has no effect on memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // Load + store rather than fetch_add: no locked instruction on the measured path.
-        // Racy across threads, which only matters for the census, and that is single-threaded.
-        ALLOCS.store(ALLOCS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.store(ALLOCS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.store(ALLOCS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+// stats_alloc wraps the system allocator with counters, so this file needs no `unsafe` of
+// its own (the crate forbids it).
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Heap allocations (including reallocations) made by one call of `f`.
 fn allocations<T>(mut f: impl FnMut() -> T) -> u64 {
     drop(black_box(f())); // warm any lazy state first
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let region = Region::new(GLOBAL);
     let out = black_box(f());
-    let n = ALLOCS.load(Ordering::Relaxed) - before;
+    let change = region.change();
     drop(out);
-    n
+    (change.allocations + change.reallocations) as u64
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,35 +195,54 @@ fn state() -> std::sync::Arc<tollgate::state::State> {
 
 fn runtime() -> Runtime {
     let config = Config::parse(&config_toml()).expect("bench config is valid");
-    Runtime::build(config, &state()).expect("bench runtime builds")
+    Runtime::build(config, &STATE).expect("bench runtime builds")
 }
 
-/// One request through everything before the origin: normalize, route, admit. Returns the
-/// verified claims' token id length so that nothing is optimised away.
-fn admit_once(
-    rt: &Runtime,
-    headers: &http::HeaderMap,
-    raw_path: &str,
-    query: &str,
-) -> Result<usize, &'static str> {
+/// One state for every benchmark (its store's writer thread and files live as long).
+static STATE: LazyLock<std::sync::Arc<State>> = LazyLock::new(state);
+
+/// One request through everything before the origin: normalize, read the credential
+/// (token split and verified into a grant, route found), then the chain's check and commit
+/// passes. Returns the grant id's length so that nothing is optimised away.
+fn admit_once(rt: &Runtime, parts: &http::request::Parts) -> Result<usize, &'static str> {
     let method = http::Method::GET;
+    let raw_path = parts.uri.path();
     let normal = path::normalize(raw_path).map_err(|_| "path refused")?;
-    let route = rt.route_for(&normal.decoded).ok_or("no route")?;
+    // Nothing here waits (no short link, no counted view): ready on first poll.
+    let cred = match credential::read(rt, &STATE, parts, &normal).now_or_never() {
+        Some(Ok(c)) => c,
+        Some(Err(_)) => return Err("refused"),
+        None => return Err("credential waited"),
+    };
     let mut ctx = Ctx::new(
         &method,
         raw_path,
         &normal,
-        Some(query),
-        headers,
+        &cred.target,
+        &parts.headers,
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         NOW + 60,
+        cred.grant,
     );
-    // The signature filter never returns `Step::Wait`, so the future is ready on first poll.
-    match route.chain.admit(&mut ctx).now_or_never() {
-        Some(Ok(())) => Ok(ctx.claims.map_or(0, |c| c.tid.len())),
+    let chain = cred.chain;
+    let admitted = async {
+        chain.check(&mut ctx).await?;
+        chain.commit(&mut ctx).await
+    };
+    match admitted.now_or_never() {
+        Some(Ok(())) => Ok(ctx.grant.map_or(0, |g| g.id.len())),
         Some(Err(_)) => Err("refused"),
         None => Err("admission waited"),
     }
+}
+
+/// The head of a signed GET for `PATH` with `query`.
+fn request_parts(query: &str) -> http::request::Parts {
+    let (parts, ()) = http::Request::get(format!("{PATH}?{query}"))
+        .body(())
+        .expect("a valid request")
+        .into_parts();
+    parts
 }
 
 /// `path/normalize` inputs: (benchmark id, raw path, expected outcome).
@@ -370,14 +370,13 @@ fn bench_token(c: &mut Criterion) {
 
 fn bench_admission(c: &mut Criterion) {
     let rt = runtime();
-    let headers = http::HeaderMap::new();
     let tok = rt.keyring.mint(&typical_claims(), "").expect("k1 mints");
-    let query = format!("token={tok}");
-    assert_eq!(admit_once(&rt, &headers, PATH, &query), Ok(22));
+    let parts = request_parts(&format!("token={tok}"));
+    assert_eq!(admit_once(&rt, &parts), Ok(22));
 
     let mut g = c.benchmark_group("admission");
     g.bench_function("stateless", |b| {
-        b.iter(|| admit_once(&rt, black_box(&headers), black_box(PATH), black_box(&query)))
+        b.iter(|| admit_once(&rt, black_box(&parts)))
     });
     g.finish();
 }
@@ -459,7 +458,7 @@ fn bench_cache(c: &mut Criterion) {
                 .expect("revoke");
         }
     });
-    let claims = typical_claims();
+    let grant = Grant::from_claims(typical_claims());
     let ids: Vec<String> = (0..1024).map(|i| format!("{:0>22}", i * 7 + 3)).collect();
     let baseline: Mutex<HashSet<String>> =
         Mutex::new((0..10_000u32).map(|i| format!("{i:0>22}")).collect());
@@ -469,7 +468,7 @@ fn bench_cache(c: &mut Criterion) {
     g.bench_function("is_revoked_2threads", |b| {
         b.iter_custom(|n| {
             contended(n, |_| {
-                black_box(state.is_revoked(black_box(&claims), "/files/reports/q3.pdf"));
+                black_box(state.is_revoked(black_box(&grant), "/files/reports/q3.pdf"));
             })
         })
     });
@@ -506,8 +505,7 @@ fn census() {
     let garbage = garbage_like(&tok);
     let body = claims.encode();
     let rt = runtime();
-    let headers = http::HeaderMap::new();
-    let query = format!("token={tok}");
+    let parts = request_parts(&format!("token={tok}"));
     println!(
         "token: {} bytes; claims block {} bytes (+1 newline MACed)",
         tok.len(),
@@ -531,7 +529,7 @@ fn census() {
         ("token/claims_parse", allocations(|| Claims::parse(&body))),
         (
             "admission/stateless",
-            allocations(|| admit_once(&rt, &headers, PATH, &query)),
+            allocations(|| admit_once(&rt, &parts)),
         ),
     ];
     for (id, n) in rows {

@@ -19,8 +19,10 @@
 pub mod admin;
 pub mod body;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod filter;
+pub mod grant;
 pub mod limits;
 pub mod metrics;
 pub mod origin;

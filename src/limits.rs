@@ -1,22 +1,22 @@
-//! Rate limits, with governor's GCRA limiters (no hand-made bucket arithmetic):
-//! per API key on the control API (`rate_limit = "120/m"`), and per token or link on
-//! password guesses, so a password cannot be brute-forced through the gateway.
+//! Rate limits: per API key on the control API (`rate_limit = "120/m"`), with governor's
+//! GCRA limiters (the data plane's `rate_limit` filter uses them too); and the password
+//! guess budget, a fixed window per token and client (see [`GuessBudget`]), which needs to
+//! give back a right answer's guess, something GCRA cells cannot do.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use crate::config::Rate;
 
 type Direct = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
-type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
 
 /// What the `RateLimit-*` headers say after an admitted call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,8 @@ pub struct Allowance {
     pub reset: u64,
 }
 
-fn quota(rate: Rate) -> Quota {
+/// A governor quota of `rate.count` per `rate.per`, all of it available at once.
+pub fn quota(rate: Rate) -> Quota {
     let count = NonZeroU32::new(rate.count).unwrap_or(NonZeroU32::MIN);
     let per_cell = (rate.per / rate.count.max(1)).max(Duration::from_nanos(1));
     // with_period is None only for a zero period, excluded above.
@@ -36,7 +37,8 @@ fn quota(rate: Rate) -> Quota {
         .allow_burst(count)
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+/// Whole seconds, rounded up (for `Retry-After`).
+pub fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
@@ -79,36 +81,96 @@ impl ApiLimits {
     }
 }
 
-/// Password attempts per token or link.
-pub struct GuessLimits {
-    limiter: Keyed,
+/// Wrong passwords allowed per token (or link) and client IP, per minute.
+pub const GUESSES_PER_CLIENT: u32 = 5;
+/// Wrong passwords allowed per token (or link) from all clients together, per minute: the
+/// ceiling that keeps many addresses from guessing in parallel.
+pub const GUESSES_PER_TOKEN: u32 = 50;
+/// The window both budgets are counted in.
+pub const GUESS_WINDOW: Duration = Duration::from_secs(60);
+/// Tables larger than this are pruned on the spot.
+const GUESS_TABLE_MAX: usize = 100_000;
+
+/// Wrong guesses in the current window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    spent: u32,
 }
 
-/// Password attempts allowed per token or link, per minute.
-pub const GUESSES_PER_MINUTE: u32 = 5;
+impl Window {
+    fn current(&mut self, now: Instant) -> &mut Window {
+        if now.duration_since(self.start) >= GUESS_WINDOW {
+            *self = Window {
+                start: now,
+                spent: 0,
+            };
+        }
+        self
+    }
 
-impl Default for GuessLimits {
-    fn default() -> Self {
-        GuessLimits {
-            limiter: RateLimiter::keyed(quota(Rate {
-                count: GUESSES_PER_MINUTE,
-                per: Duration::from_secs(60),
-            })),
+    fn retry_after(&self, now: Instant) -> u64 {
+        ceil_secs(GUESS_WINDOW.saturating_sub(now.duration_since(self.start))).max(1)
+    }
+}
+
+/// The password guess budget: only wrong passwords spend it, and it is kept per token and
+/// client IP, with a ceiling per token. So a user who knows the password is never locked
+/// out by its own right answers, nor by a stranger guessing from another address (until
+/// the ceiling, which bounds what a crowd of addresses can try).
+///
+/// An attempt [`reserve`](GuessBudget::reserve)s a guess before the password is checked
+/// (so concurrent wrong guesses cannot overrun the budget) and a right password
+/// [`refund`](GuessBudget::refund)s it.
+#[derive(Default)]
+pub struct GuessBudget {
+    per_client: DashMap<(String, IpAddr), Window>,
+    per_token: DashMap<String, Window>,
+}
+
+impl GuessBudget {
+    /// Takes one guess for `id` from `ip`; `Err` carries the seconds to wait.
+    pub fn reserve(&self, id: &str, ip: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        if self.per_client.len() > GUESS_TABLE_MAX || self.per_token.len() > GUESS_TABLE_MAX {
+            self.prune();
+        }
+        let fresh = Window {
+            start: now,
+            spent: 0,
+        };
+        let mut client = self.per_client.entry((id.to_owned(), ip)).or_insert(fresh);
+        let client = client.current(now);
+        if client.spent >= GUESSES_PER_CLIENT {
+            return Err(client.retry_after(now));
+        }
+        let mut token = self.per_token.entry(id.to_owned()).or_insert(fresh);
+        let token = token.current(now);
+        if token.spent >= GUESSES_PER_TOKEN {
+            return Err(token.retry_after(now));
+        }
+        client.spent += 1;
+        token.spent += 1;
+        Ok(())
+    }
+
+    /// Gives back a guess that turned out right (or was never judged).
+    pub fn refund(&self, id: &str, ip: IpAddr) {
+        if let Some(mut w) = self.per_client.get_mut(&(id.to_owned(), ip)) {
+            w.spent = w.spent.saturating_sub(1);
+        }
+        if let Some(mut w) = self.per_token.get_mut(id) {
+            w.spent = w.spent.saturating_sub(1);
         }
     }
-}
 
-impl GuessLimits {
-    /// Takes one attempt for `id`; `Err` carries the seconds to wait.
-    pub fn attempt(&self, id: &str) -> Result<(), u64> {
-        self.limiter
-            .check_key(&id.to_owned())
-            .map_err(|n| ceil_secs(n.wait_time_from(DefaultClock::default().now())).max(1))
-    }
-
-    /// Forgets ids whose limit has fully recovered (bounded memory).
+    /// Forgets windows that have ended (bounded memory).
     pub fn prune(&self) {
-        self.limiter.retain_recent();
+        let now = Instant::now();
+        self.per_client
+            .retain(|_, w| now.duration_since(w.start) < GUESS_WINDOW);
+        self.per_token
+            .retain(|_, w| now.duration_since(w.start) < GUESS_WINDOW);
     }
 }
 
@@ -134,12 +196,32 @@ mod tests {
     }
 
     #[test]
-    fn guesses_are_limited_per_id() {
-        let g = GuessLimits::default();
-        for _ in 0..GUESSES_PER_MINUTE {
-            assert!(g.attempt("t").is_ok());
+    fn guesses_are_kept_per_client_with_a_ceiling_per_token() {
+        let g = GuessBudget::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..GUESSES_PER_CLIENT {
+            assert!(g.reserve("t", a).is_ok());
         }
-        assert!(g.attempt("t").is_err());
-        assert!(g.attempt("u").is_ok());
+        let wait = g.reserve("t", a).unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        // Another client of the same token, and the same client on another token, go on.
+        assert!(g.reserve("t", b).is_ok());
+        assert!(g.reserve("u", a).is_ok());
+        // A refunded (right) guess spends nothing.
+        for _ in 0..100 {
+            g.reserve("r", a).unwrap();
+            g.refund("r", a);
+        }
+        assert!(g.reserve("r", a).is_ok());
+        // The ceiling per token holds across addresses.
+        let mut ok = 0;
+        for i in 0..200u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            if g.reserve("c", ip).is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, GUESSES_PER_TOKEN);
     }
 }

@@ -46,6 +46,22 @@ impl Verifier {
         }
     }
 
+    /// Hashes a new password in one of the same slots, so that minting and link creation
+    /// cannot take every core either. `Err` when no slot freed up within `wait`.
+    pub async fn hash(&self, password: &str, wait: Duration) -> Result<String, String> {
+        let permit = tokio::time::timeout(wait, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| "every password slot is busy".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let p = password.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash(&p)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
     /// `None` when no slot freed up within `wait` (the caller answers 503).
     pub async fn verify(&self, hash: &str, password: &str, wait: Duration) -> Option<bool> {
         if password.len() > MAX_PASSWORD_BYTES {

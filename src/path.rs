@@ -135,6 +135,19 @@ pub fn check_segments(decoded: &str) -> Result<(), PathError> {
     Ok(())
 }
 
+/// True when `path` lies under `prefix` by whole segments: `/files/` and `/files` both
+/// cover `/files/a.pdf`, and `/files` covers `/files` itself, but neither covers
+/// `/files-private/a.pdf`. Used for API key scopes, revocation prefixes and route prefixes.
+pub fn under(path: &str, prefix: &str) -> bool {
+    if prefix.ends_with('/') {
+        return path.starts_with(prefix);
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
 /// The canonical spelling of a decoded path: unreserved characters and `/` stay, every other
 /// byte becomes `%XX` with upper-case hex.
 pub fn encode(decoded: &str) -> String {
@@ -165,6 +178,17 @@ fn encode_with(s: &str, keep: impl Fn(u8) -> bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn under_matches_whole_segments() {
+        assert!(under("/files/a.pdf", "/files/"));
+        assert!(under("/files/a.pdf", "/files"));
+        assert!(under("/files", "/files"));
+        assert!(!under("/files-private/a.pdf", "/files"));
+        assert!(!under("/files-private/a.pdf", "/files/"));
+        assert!(!under("/filesx", "/files"));
+        assert!(under("/anything", "/"));
+    }
 
     #[test]
     fn plain_paths_borrow() {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, FilterKind, OriginKind, Problem, Problems};
+use crate::config::{Config, FilterKind, OriginKind, Problem, Problems, RouteConfig};
 use crate::filter::password::Password;
+use crate::filter::rate_limit::RateLimit;
 use crate::filter::revocation::Revocation;
 use crate::filter::view_limit::ViewLimit;
 use crate::filter::{Chain, Filter, signature::Signature};
@@ -34,6 +35,9 @@ pub struct Runtime {
     pub keyring: Arc<Keyring>,
     /// Longest prefix first, so the first match is the best one.
     pub routes: Vec<Route>,
+    /// Judges short links that no route's chain can: external targets, and targets on
+    /// routes that take no credential.
+    pub link_chain: Chain,
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -86,47 +90,24 @@ impl Runtime {
             .routes
             .iter()
             .map(|r| {
-                let filters = r
-                    .filters
-                    .iter()
-                    .map(|f| -> Arc<dyn Filter> {
-                        match f {
-                            FilterKind::Signature => Arc::new(Signature {
-                                keyring: keyring.clone(),
-                                clock_skew: config.server.clock_skew,
-                                max_ttl: r.max_ttl,
-                                enforces_views: r.filters.contains(&FilterKind::ViewLimit),
-                                enforces_password: r.filters.contains(&FilterKind::Password),
-                            }),
-                            FilterKind::Revocation => Arc::new(Revocation {
-                                state: state.clone(),
-                            }),
-                            FilterKind::Password => Arc::new(Password {
-                                state: state.clone(),
-                                keyring: keyring.clone(),
-                            }),
-                            FilterKind::ViewLimit => Arc::new(ViewLimit {
-                                state: state.clone(),
-                                grace: r.view_grace,
-                            }),
-                        }
-                    })
-                    .collect();
+                let chain = build_chain(&config, &keyring, state, r);
                 Route {
                     prefix: r.prefix.clone(),
                     name: Arc::from(r.prefix.as_str()),
                     strip_prefix: r.strip_prefix,
                     origin: origins[r.origin].clone(),
-                    chain: Chain::new(filters),
+                    chain,
                     view_grace: r.view_grace,
                 }
             })
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let link_chain = build_chain(&config, &keyring, state, &links_route());
         Ok(Runtime {
             config,
             keyring,
             routes,
+            link_chain,
             tls,
         })
     }
@@ -134,7 +115,70 @@ impl Runtime {
     pub fn route_for(&self, decoded_path: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .find(|r| decoded_path.starts_with(r.prefix.as_str()))
+            .find(|r| crate::path::under(decoded_path, &r.prefix))
+    }
+}
+
+/// A route's chain, in its config order (plus `revocation`, see [`Chain::new`]).
+fn build_chain(
+    config: &Config,
+    keyring: &Arc<Keyring>,
+    state: &Arc<State>,
+    r: &RouteConfig,
+) -> Chain {
+    let filters = r
+        .filters
+        .iter()
+        .map(|f| -> Arc<dyn Filter> {
+            match f {
+                FilterKind::Signature => Arc::new(Signature {
+                    clock_skew: config.server.clock_skew,
+                    max_ttl: r.max_ttl,
+                    enforces_views: r.filters.contains(&FilterKind::ViewLimit),
+                    enforces_password: r.filters.contains(&FilterKind::Password),
+                }),
+                FilterKind::Revocation => Arc::new(Revocation {
+                    state: state.clone(),
+                }),
+                FilterKind::Password => Arc::new(Password {
+                    state: state.clone(),
+                    keyring: keyring.clone(),
+                    secure_cookies: config.public_url.starts_with("https:"),
+                }),
+                FilterKind::ViewLimit => Arc::new(ViewLimit {
+                    state: state.clone(),
+                    grace: r.view_grace,
+                }),
+                FilterKind::RateLimit => Arc::new(RateLimit::new(
+                    // Validation refuses the filter without a rate.
+                    r.rate_limit.unwrap_or(crate::config::Rate {
+                        count: 1,
+                        per: Duration::from_secs(1),
+                    }),
+                )),
+            }
+        })
+        .collect();
+    let state = state.clone();
+    Chain::new(filters, move || Arc::new(Revocation { state }))
+}
+
+/// The rules every short link is judged by when no route's chain does: its expiry,
+/// revocation, views and password; no grace (a redirect is not resumed).
+fn links_route() -> RouteConfig {
+    RouteConfig {
+        prefix: crate::state::Link::PREFIX.to_owned(),
+        origin: 0,
+        strip_prefix: false,
+        max_ttl: Duration::MAX,
+        view_grace: Duration::ZERO,
+        filters: vec![
+            FilterKind::Signature,
+            FilterKind::Revocation,
+            FilterKind::ViewLimit,
+            FilterKind::Password,
+        ],
+        rate_limit: None,
     }
 }
 

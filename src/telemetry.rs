@@ -16,3 +16,8 @@ pub fn init() {
         .with_ansi(false)
         .try_init();
 }
+
+/// A fresh id that ties an error response to its log line.
+pub fn reference_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

@@ -24,6 +24,7 @@ use sha2::Sha256;
 use tollgate::config::{Config, KeyConfig, Secret};
 use tollgate::filter::signature::Signature;
 use tollgate::filter::{Ctx, Filter, Reject, Step};
+use tollgate::proxy::credential;
 use tollgate::proxy::respond::{ProxyError, status_and_code};
 use tollgate::token::mint::{MintRequest, mint, parse_ip};
 use tollgate::token::{self, Claims, Keyring, Methods, Scope, TokenError};
@@ -1032,17 +1033,25 @@ fn run_request(r: &Req) -> String {
         Err(e) => return code_of(ProxyError::Path(e)),
     };
     let method: http::Method = r.method.parse().unwrap();
+    let cred = match credential::token(
+        &ring(),
+        (!query.is_empty()).then_some(query.as_str()),
+        &headers,
+    ) {
+        Ok(c) => c,
+        Err(e) => return code_of(ProxyError::Filter(e)),
+    };
     let mut ctx = Ctx::new(
         &method,
         raw_path,
         &path,
-        (!query.is_empty()).then_some(query.as_str()),
+        &path.decoded,
         &headers,
         r.client.parse::<IpAddr>().unwrap(),
         r.now,
+        cred.grant,
     );
     let filter = Signature {
-        keyring: std::sync::Arc::new(ring()),
         clock_skew: Duration::from_secs(30),
         max_ttl: Duration::from_secs(r.max_ttl),
         // The vectors' tokens with max_views or the password flag are judged on their
@@ -1059,14 +1068,14 @@ fn run_request(r: &Req) -> String {
         return code_of(ProxyError::Filter(e));
     }
     // What the origin would be given: the query less the token, no Authorization.
-    assert_eq!(ctx.forward_query, v.query_rest, "{}", r.id);
+    assert_eq!(cred.forward_query, v.query_rest, "{}", r.id);
     assert_eq!(
-        ctx.strip_authorization,
+        cred.from_header,
         matches!(r.via, Via::Bearer(_)),
         "{}",
         r.id
     );
-    assert_eq!(ctx.claims.as_ref().unwrap().tid, v.tid);
+    assert_eq!(ctx.grant.as_ref().unwrap().id, v.tid);
     "admitted".to_owned()
 }
 

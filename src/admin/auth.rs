@@ -36,9 +36,16 @@ impl Caller {
         }
     }
 
-    /// True when `path` (decoded) lies under one of the key's scopes.
+    /// True when `path` (decoded) lies under one of the key's scopes, by whole segments:
+    /// scope `/files` covers `/files/a.pdf`, not `/files-private/a.pdf`.
     pub fn in_scope(&self, path: &str) -> bool {
-        self.scopes.iter().any(|s| path.starts_with(s.as_str()))
+        self.scopes.iter().any(|s| crate::path::under(path, s))
+    }
+
+    /// Scoped to everything (`/`): needed to revoke a signing key or to create a link to
+    /// an external URL.
+    pub fn is_root(&self) -> bool {
+        self.scopes.iter().any(|s| s == "/")
     }
 }
 
@@ -70,7 +77,7 @@ pub fn authenticate(
         return Err(ApiError::InvalidApiKey);
     }
     if k.expires
-        .is_some_and(|e| e <= crate::proxy::now_unix() as i64)
+        .is_some_and(|e| e <= crate::clock::now_unix() as i64)
     {
         return Err(ApiError::ExpiredApiKey);
     }

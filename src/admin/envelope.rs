@@ -76,7 +76,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let reference = crate::proxy::respond::reference_id();
+        let reference = crate::telemetry::reference_id();
         let message = match &self {
             // The cause goes to the log with the reference id, never to the client.
             ApiError::Internal(cause) => {

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::auth::Caller;
 use super::envelope::{ApiError, Fields, JsonBody, Segment, iso, ok, parse_iso};
 use crate::password::MAX_PASSWORD_BYTES;
-use crate::proxy::links::{PREFIX, valid_code};
 use crate::runtime::Shared;
 use crate::state::Link;
 
@@ -40,7 +39,7 @@ fn view(shared: &Shared, link: &Link, views: u64, last: Option<u64>) -> Value {
     let public = &shared.runtime.load().config.public_url;
     json!({
         "shortCode": link.code,
-        "url": format!("{public}{PREFIX}{}", link.code),
+        "url": format!("{public}{}{}", Link::PREFIX, link.code),
         "targetUrl": link.target,
         "expiresAt": link.expires_at.map(iso),
         "maxViews": link.max_views,
@@ -55,11 +54,14 @@ fn view(shared: &Shared, link: &Link, views: u64, last: Option<u64>) -> Value {
 /// (or any, with scope `/`).
 fn visible(caller: &Caller, link: &Link) -> bool {
     if link.is_external() {
-        link.created_by == caller.id || caller.scopes.iter().any(|s| s == "/")
+        link.created_by == caller.id || caller.is_root()
     } else {
         caller.in_scope(&link.target)
     }
 }
+
+/// Longest a caller waits for a password slot.
+pub const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
@@ -77,7 +79,7 @@ pub async fn create(
     let expires_at = f.string("expiresAt", false);
     let max_views = f.uint("maxViews", false);
     let password = f.string("password", false);
-    let now = crate::proxy::now_unix();
+    let now = crate::clock::now_unix();
 
     let mut path_target = None;
     if let Some(t) = &target {
@@ -125,19 +127,29 @@ pub async fn create(
     let Some(target) = target else {
         return Err(internal("validated fields missing"));
     };
-    if let Some(p) = &path_target
-        && !caller.in_scope(p)
-    {
-        return Err(ApiError::Forbidden(format!(
-            "`{target}` is outside this API key's scopes"
-        )));
+    match &path_target {
+        Some(p) if !caller.in_scope(p) => {
+            return Err(ApiError::Forbidden(format!(
+                "`{target}` is outside this API key's scopes"
+            )));
+        }
+        // A link on the public domain to any URL is an open redirect in the wrong hands:
+        // only a key scoped to everything may make one.
+        None if !caller.is_root() => {
+            return Err(ApiError::Forbidden(
+                "a link to an external URL needs an API key scoped to `/`".into(),
+            ));
+        }
+        _ => {}
     }
     let password_hash = match password {
         None => None,
         Some(p) => Some(
-            tokio::task::spawn_blocking(move || crate::password::hash(&p))
+            shared
+                .state
+                .verifier
+                .hash(&p, HASH_WAIT)
                 .await
-                .map_err(internal)?
                 .map_err(internal)?,
         ),
     };
@@ -161,7 +173,7 @@ pub async fn create(
 
 async fn find(shared: &Shared, caller: &Caller, code: &str) -> Result<Arc<Link>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no link `{code}`"));
-    if !valid_code(code) {
+    if !Link::valid_code(code) {
         return Err(not_found());
     }
     let link = shared

@@ -75,7 +75,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({"success": false, "error": {
                 "code": "DRAINING", "message": "the gateway is shutting down",
-                "reference_id": crate::proxy::respond::reference_id()}})),
+                "reference_id": crate::telemetry::reference_id()}})),
         )
     } else {
         (

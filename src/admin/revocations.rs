@@ -88,7 +88,7 @@ pub async fn create(
         }
         Revocation::Token { token_id: t }
     } else if let Some(k) = key_id {
-        if !caller.scopes.iter().any(|s| s == "/") {
+        if !caller.is_root() {
             return Err(ApiError::Forbidden(
                 "revoking a signing key needs an API key scoped to `/`".into(),
             ));
@@ -120,6 +120,6 @@ pub async fn create(
     if let Revocation::Prefix { issued_before, .. } = &r {
         data["issued_before"] = json!(iso(*issued_before));
     }
-    data["revoked_at"] = json!(iso(crate::proxy::now_unix()));
+    data["revoked_at"] = json!(iso(crate::clock::now_unix()));
     Ok(ok(StatusCode::CREATED, data))
 }

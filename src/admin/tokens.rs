@@ -168,7 +168,7 @@ pub async fn signed_url(
         )));
     }
     let kid = minting_key(&shared, &rt.keyring)?;
-    let now = crate::proxy::now_unix();
+    let now = crate::clock::now_unix();
     let mut req = MintRequest::new(path.clone());
     req.expires_in = expires_in;
     req.max_views = max_views;
@@ -192,9 +192,11 @@ pub async fn signed_url(
     let password_hash = match password {
         None => None,
         Some(p) => Some(
-            tokio::task::spawn_blocking(move || crate::password::hash(&p))
+            shared
+                .state
+                .verifier
+                .hash(&p, super::links::HASH_WAIT)
                 .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
                 .map_err(ApiError::Internal)?,
         ),
     };
@@ -276,7 +278,7 @@ pub async fn file_access(
         }
     }
     let kid = minting_key(&shared, &rt.keyring)?;
-    let now = crate::proxy::now_unix();
+    let now = crate::clock::now_unix();
     let mut tokens = BTreeMap::new();
     let mut records = Vec::new();
     let mut expires_at = now + expires_in;

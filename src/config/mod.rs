@@ -134,6 +134,8 @@ pub enum FilterKind {
     Revocation,
     ViewLimit,
     Password,
+    /// Per client IP and per token, at the route's `rate_limit`.
+    RateLimit,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +148,8 @@ pub struct RouteConfig {
     pub max_ttl: Duration,
     pub view_grace: Duration,
     pub filters: Vec<FilterKind>,
+    /// With the `rate_limit` filter: requests allowed per client IP, and per token.
+    pub rate_limit: Option<Rate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +171,8 @@ pub struct ApiKeyConfig {
 
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_VIEW_GRACE: Duration = Duration::from_secs(600);
+/// The contract's ceiling for `view_grace`.
+pub const MAX_VIEW_GRACE: Duration = Duration::from_secs(3600);
 
 impl Config {
     /// Reads, parses and validates a config file, reporting every problem found.

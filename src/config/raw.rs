@@ -94,6 +94,7 @@ pub struct RawRoute {
     pub max_ttl: Option<String>,
     pub view_grace: Option<String>,
     pub filters: Option<Vec<String>>,
+    pub rate_limit: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

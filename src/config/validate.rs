@@ -437,6 +437,17 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
             c.err(at("max_ttl"), "must be greater than 0");
         }
         let view_grace = c.duration(&at("view_grace"), r.view_grace.as_ref(), DEFAULT_VIEW_GRACE);
+        if view_grace > MAX_VIEW_GRACE {
+            c.err(at("view_grace"), "must be at most 1h");
+        }
+        let rate_limit = match r.rate_limit.as_deref().map(parse_rate) {
+            None => None,
+            Some(Ok(rate)) => Some(rate),
+            Some(Err(e)) => {
+                c.err(at("rate_limit"), e);
+                None
+            }
+        };
         let mut filters = Vec::new();
         for (j, f) in r.filters.iter().flatten().enumerate() {
             let path = format!("routes[{i}].filters[{j}]");
@@ -445,18 +456,12 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                 "revocation" => FilterKind::Revocation,
                 "view_limit" => FilterKind::ViewLimit,
                 "password" => FilterKind::Password,
-                "rate_limit" => {
-                    c.err(
-                        path,
-                        format!("filter `{f}` is not implemented in this version"),
-                    );
-                    continue;
-                }
+                "rate_limit" => FilterKind::RateLimit,
                 other => {
                     c.err(
                         path,
                         format!(
-                            "unknown filter `{other}` (known: signature, revocation, view_limit, password)"
+                            "unknown filter `{other}` (known: signature, revocation, view_limit, password, rate_limit)"
                         ),
                     );
                     continue;
@@ -466,7 +471,9 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                 c.err(path, format!("filter `{f}` is listed twice"));
                 continue;
             }
-            if kind != FilterKind::Signature && !filters.contains(&FilterKind::Signature) {
+            if !matches!(kind, FilterKind::Signature | FilterKind::RateLimit)
+                && !filters.contains(&FilterKind::Signature)
+            {
                 c.err(
                     path,
                     format!("filter `{f}` judges a token, so `signature` must come before it"),
@@ -474,6 +481,19 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                 continue;
             }
             filters.push(kind);
+        }
+        let limits = filters.contains(&FilterKind::RateLimit);
+        if limits && rate_limit.is_none() && r.rate_limit.is_none() {
+            c.err(
+                at("rate_limit"),
+                "the `rate_limit` filter needs a rate, e.g. rate_limit = \"20/s\"",
+            );
+        }
+        if !limits && r.rate_limit.is_some() {
+            c.err(
+                at("rate_limit"),
+                "is only enforced with `rate_limit` in this route's filters",
+            );
         }
         if let Some(origin) = origin {
             out.push(RouteConfig {
@@ -483,6 +503,7 @@ fn routes(c: &mut Check, routes: &[RawRoute], origins: &[RawOrigin]) -> Vec<Rout
                 max_ttl,
                 view_grace,
                 filters,
+                rate_limit,
             });
         }
     }

@@ -1,33 +1,42 @@
-//! Admission: a route's filters, run in the order its config lists them.
+//! Admission: one chain of filters judges every grant (see [`crate::grant`]), whatever
+//! credential it came from, in the order the route's config lists them.
 //!
-//! Each filter is a small type behind [`Filter`]. A request goes through two passes:
+//! Each filter is a small type behind [`Filter`], and a request goes through three passes:
 //!
-//! 1. **check**, in chain order: side-effect-free. A filter looks at the request (and at what
-//!    earlier filters left in [`Ctx`], e.g. the verified [`Claims`]) and passes or rejects.
+//! 1. **check**, in chain order: free of effects but for the password guess budget. A filter
+//!    looks at the request and its grant and passes or rejects.
 //! 2. **commit**, in chain order, only once *every* check has passed: the place for effects
-//!    (count a view, take a rate-limit token). So a request that some later filter refuses
+//!    (count a view, take a rate-limit cell). So a request that some later filter refuses
 //!    (a wrong password, say) never uses up a view, whatever order the config gives.
+//! 3. **respond**, once the origin's answer head is known and before any byte of it is
+//!    sent: a filter may still refuse (the answer is then dropped unsent) or settle what it
+//!    committed (give back a view that sent no bytes, decide whether a range continues a
+//!    view).
 //!
-//! Both passes return a [`Step`]; a filter that needs no I/O answers `Pass` or `Reject`
-//! without allocating, and one that must wait (a store round-trip) returns `Wait`.
+//! Every pass returns a [`Step`]: a filter that needs no I/O answers `Pass` or `Reject`
+//! without allocating, one that must wait (a store round trip) returns `Wait`. The default
+//! `commit` and `respond` do nothing.
 //!
-//! The default `commit` does nothing. A route with no filters admits every request.
+//! `revocation` is in every chain that judges grants: [`Chain::new`] adds it after
+//! `signature` when a route's config leaves it out, so no route can ignore a revocation.
+//! Adding a filter is one file here plus its name in `config` and `runtime`.
 
 pub mod password;
+pub mod rate_limit;
 pub mod revocation;
 pub mod signature;
 pub mod view_limit;
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, StatusCode};
 
+use crate::grant::Grant;
 use crate::path::NormalPath;
-use crate::token::{Claims, FindError, TokenError};
+use crate::token::{FindError, TokenError};
 
 /// Why a filter refused a request. Mapped to status, code and message in
 /// `proxy::respond`, exhaustively, so a new reason cannot ship without its status.
@@ -71,32 +80,25 @@ pub enum Reject {
     TooManyGuesses { retry_after: u64 },
     #[error("the gateway is busy; try again shortly")]
     Busy,
+    #[error("too many requests; try again later")]
+    RateLimited { retry_after: u64 },
 }
-
-/// Run by the proxy when an admitted request ends up sending no bytes, to give back what a
-/// `commit` took (a view).
-pub type Undo = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// Per-request context that filters read and fill in.
 pub struct Ctx<'a> {
+    /// The method the chain judges (a password form post is judged as the GET it unlocks).
     pub method: &'a Method,
     /// The path as the request spelled it.
     pub raw_path: &'a str,
     pub path: &'a NormalPath<'a>,
-    pub query: Option<&'a str>,
+    /// The decoded path that is served: the request's own, or a link's target.
+    pub target: &'a str,
     pub headers: &'a HeaderMap,
     pub client_ip: IpAddr,
     /// Unix seconds, read once per request.
     pub now: u64,
-    /// Set by the `signature` filter once the token is verified.
-    pub claims: Option<Claims>,
-    /// The query to forward to the origin. The `signature` filter replaces it with the query
-    /// less the token.
-    pub forward_query: Cow<'a, str>,
-    /// The token came in `Authorization`, so that header must not reach the origin.
-    pub strip_authorization: bool,
-    /// Set by a `commit` whose effect must be reverted if no bytes are sent.
-    pub undo: Option<Undo>,
+    /// What the request's credential allows; `None` when it carried none.
+    pub grant: Option<Grant>,
     /// The connection is TLS (password cookies are then `Secure`).
     pub tls: bool,
     /// A password offered with the request (header or form), taken by the filter that
@@ -106,35 +108,37 @@ pub struct Ctx<'a> {
     pub form_post: bool,
     /// A `Set-Cookie` value to send with the answer.
     pub set_cookie: Option<String>,
+    /// What `view_limit` committed, settled in its `respond`.
+    pub view: view_limit::Pending,
 }
 
 impl<'a> Ctx<'a> {
-    /// A context with nothing decided yet: no claims, the whole query forwarded.
+    /// A context with nothing decided yet.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         method: &'a Method,
         raw_path: &'a str,
         path: &'a NormalPath<'a>,
-        query: Option<&'a str>,
+        target: &'a str,
         headers: &'a HeaderMap,
         client_ip: IpAddr,
         now: u64,
+        grant: Option<Grant>,
     ) -> Ctx<'a> {
         Ctx {
             method,
             raw_path,
             path,
-            query,
+            target,
             headers,
             client_ip,
             now,
-            claims: None,
-            forward_query: Cow::Borrowed(query.unwrap_or("")),
-            strip_authorization: false,
-            undo: None,
+            grant,
             tls: false,
             password_attempt: None,
             form_post: false,
             set_cookie: None,
+            view: view_limit::Pending::Nothing,
         }
     }
 }
@@ -158,27 +162,62 @@ impl From<Result<(), Reject>> for Step<'_> {
     }
 }
 
-/// An admission filter. See the module docs for when `check` and `commit` run.
+impl Step<'_> {
+    async fn run(self) -> Result<(), Reject> {
+        match self {
+            Step::Pass => Ok(()),
+            Step::Reject(r) => Err(r),
+            Step::Wait(fut) => fut.await,
+        }
+    }
+}
+
+/// The head of the answer a request is about to get: the origin's, a redirect, or the
+/// status an origin failure maps to (with no headers).
+pub struct Answer<'a> {
+    pub status: StatusCode,
+    pub headers: &'a HeaderMap,
+}
+
+/// An admission filter. See the module docs for when each pass runs.
 pub trait Filter: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
-    /// Side-effect-free: may reject, may leave facts in `ctx` for later filters.
+    /// May reject; must not count or spend anything but password guesses.
     fn check<'a>(&'a self, ctx: &'a mut Ctx<'_>) -> Step<'a>;
 
     /// Runs only after every filter's `check` passed. Default: nothing to do.
     fn commit<'a>(&'a self, _ctx: &'a mut Ctx<'_>) -> Step<'a> {
         Step::Pass
     }
+
+    /// Runs once the answer's head is known, before any byte is sent; a `Reject` drops the
+    /// answer unsent. Default: nothing to do.
+    fn respond<'a>(&'a self, _ctx: &'a mut Ctx<'_>, _answer: &'a Answer<'a>) -> Step<'a> {
+        Step::Pass
+    }
 }
 
-/// A route's filters in config order.
+/// A route's filters in config order, with `revocation` always among them when grants
+/// are judged.
 #[derive(Clone, Default)]
 pub struct Chain {
     filters: Vec<Arc<dyn Filter>>,
 }
 
 impl Chain {
-    pub fn new(filters: Vec<Arc<dyn Filter>>) -> Chain {
+    /// A chain of `filters` in order; `revocation` (built by `revocation`) is put right
+    /// after `signature` when the list has the one and not the other.
+    pub fn new(
+        mut filters: Vec<Arc<dyn Filter>>,
+        revocation: impl FnOnce() -> Arc<dyn Filter>,
+    ) -> Chain {
+        let names: Vec<&str> = filters.iter().map(|f| f.name()).collect();
+        if !names.contains(&"revocation")
+            && let Some(i) = names.iter().position(|n| *n == "signature")
+        {
+            filters.insert(i + 1, revocation());
+        }
         Chain { filters }
     }
 
@@ -190,34 +229,33 @@ impl Chain {
         self.filters.iter().any(|f| f.name() == name)
     }
 
-    /// Runs every check and no commit: for a password form post, which sends no bytes.
-    pub async fn check_only(&self, ctx: &mut Ctx<'_>) -> Result<(), Reject> {
+    /// Every check, in order.
+    pub async fn check(&self, ctx: &mut Ctx<'_>) -> Result<(), Reject> {
         for f in &self.filters {
-            match f.check(ctx) {
-                Step::Pass => {}
-                Step::Reject(r) => return Err(r),
-                Step::Wait(fut) => fut.await?,
-            }
+            f.check(ctx).run().await?;
         }
         Ok(())
     }
 
-    /// Runs every check, then every commit.
-    pub async fn admit(&self, ctx: &mut Ctx<'_>) -> Result<(), Reject> {
+    /// Every commit, in order: call only after [`Chain::check`] passed.
+    pub async fn commit(&self, ctx: &mut Ctx<'_>) -> Result<(), Reject> {
         for f in &self.filters {
-            match f.check(ctx) {
-                Step::Pass => {}
-                Step::Reject(r) => return Err(r),
-                Step::Wait(fut) => fut.await?,
-            }
-        }
-        for f in &self.filters {
-            match f.commit(ctx) {
-                Step::Pass => {}
-                Step::Reject(r) => return Err(r),
-                Step::Wait(fut) => fut.await?,
-            }
+            f.commit(ctx).run().await?;
         }
         Ok(())
+    }
+
+    /// Every respond, in order; all of them run even after a refusal, so that each filter
+    /// settles what it committed.
+    pub async fn respond(&self, ctx: &mut Ctx<'_>, answer: &Answer<'_>) -> Result<(), Reject> {
+        let mut result = Ok(());
+        for f in &self.filters {
+            if let Err(e) = f.respond(ctx, answer).run().await
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
     }
 }

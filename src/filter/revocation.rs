@@ -1,6 +1,6 @@
-//! `revocation`: refuses (410) a token revoked by id, by key, or by path prefix and issue
-//! time. Reads the in-memory cache only; the cache holds every revocation the store does.
-//! Needs `signature` earlier in the chain.
+//! `revocation`: refuses (410) a grant revoked by id, by signing key, or by path prefix and
+//! issue time. Reads the in-memory cache only; the cache holds every revocation the store
+//! does. Every chain that judges grants has it (see [`super::Chain::new`]).
 
 use std::sync::Arc;
 
@@ -17,11 +17,11 @@ impl Filter for Revocation {
     }
 
     fn check<'a>(&'a self, ctx: &'a mut Ctx<'_>) -> Step<'a> {
-        match &ctx.claims {
-            // Config validation puts `signature` first; without claims there is nothing to
-            // judge, and passing would fail open, so refuse.
+        match &ctx.grant {
+            // Config validation puts `signature` first, which refuses a request without a
+            // grant; passing here would fail open, so refuse too.
             None => Step::Reject(Reject::TokenMissing),
-            Some(c) if self.state.is_revoked(c, &ctx.path.decoded) => Step::Reject(Reject::Revoked),
+            Some(g) if self.state.is_revoked(g, ctx.target) => Step::Reject(Reject::Revoked),
             Some(_) => Step::Pass,
         }
     }

@@ -95,7 +95,7 @@ impl DirOrigin {
         let opened = DirOrigin::open(&self.root, &path, read_small);
         let took = started.elapsed();
         if took > SLOW_OPEN {
-            let now = crate::proxy::now_unix();
+            let now = crate::clock::now_unix();
             let last = self.warned_at.load(Ordering::Relaxed);
             if now >= last + 60
                 && self

@@ -1,13 +1,13 @@
 //! `http`: an upstream HTTP/1.1 server, through a pooled keep-alive client.
 //!
 //! Bodies stream both ways. Hop-by-hop headers (RFC 9110 §7.6.1) are dropped in both
-//! directions, the token never leaves (the query arrives without it, and an `Authorization`
-//! that carried it is removed), and `X-Forwarded-For`/`-Proto`/`-Host` are set.
+//! directions; the proxy has already taken the token out of the query and the headers and
+//! set `X-Forwarded-For`/`-Proto`/`-Host`.
 
 use std::error::Error as _;
 use std::time::Duration;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -142,19 +142,9 @@ impl Origin for HttpOrigin {
             }
             let mut headers = req.headers;
             strip_hop_by_hop(&mut headers);
-            if req.strip_authorization {
-                headers.remove(header::AUTHORIZATION);
-            }
-            if let Some(host) = headers.remove(header::HOST) {
-                headers.insert(HeaderName::from_static("x-forwarded-host"), host);
-            }
-            if let Ok(v) = HeaderValue::from_str(&req.forwarded_for) {
-                headers.insert(HeaderName::from_static("x-forwarded-for"), v);
-            }
-            headers.insert(
-                HeaderName::from_static("x-forwarded-proto"),
-                HeaderValue::from_static(if req.tls { "https" } else { "http" }),
-            );
+            // The client's Host names the gateway (the proxy passed it on as
+            // X-Forwarded-Host); the client sets the origin's from the URI.
+            headers.remove(header::HOST);
             let mut out = Request::builder()
                 .method(req.method)
                 .uri(uri)

@@ -9,7 +9,6 @@ pub mod http;
 mod range;
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 
 use ::http::{HeaderMap, Method, Response};
@@ -24,14 +23,10 @@ pub struct OriginRequest {
     pub path: String,
     /// Raw query string to pass on (never contains the token); empty for none.
     pub query: String,
+    /// The request's headers, already cleaned by the proxy: no token, no password, no
+    /// forwarding header the gateway does not vouch for, and its own `X-Forwarded-*`.
     pub headers: HeaderMap,
     pub body: Incoming,
-    pub client_ip: IpAddr,
-    /// `X-Forwarded-For` value to send: the chain the gateway believes, ending in the client.
-    pub forwarded_for: String,
-    pub tls: bool,
-    /// The `Authorization` header carried the token and must not be forwarded.
-    pub strip_authorization: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

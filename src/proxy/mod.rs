@@ -1,23 +1,29 @@
-//! The data plane: path -> route -> admit (filter chain) -> origin -> stream back.
+//! The data plane: path -> credential (a grant) -> route -> the route's filter chain
+//! (check, commit) -> origin -> the chain's respond -> stream back. Tokens and short links
+//! take the same way; only [`credential`] tells them apart.
 
-pub mod links;
+pub mod credential;
 pub mod password_form;
 pub mod respond;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
-use http::header::{CONTENT_DISPOSITION, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{
+    AUTHORIZATION, CONTENT_DISPOSITION, HOST, HeaderName, HeaderValue, LOCATION, REFERER,
+};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use tracing::info;
 
 use crate::body::Body;
-use crate::filter::Ctx;
+use crate::filter::{Answer, Ctx};
+use crate::grant::{Grant, Target};
 use crate::origin::OriginRequest;
 use crate::runtime::{Runtime, Shared};
+use crate::state::Link;
 use respond::ProxyError;
 
 /// Serves one data-plane request. Never fails: every refusal is a response.
@@ -76,9 +82,13 @@ pub(crate) struct LogFields {
 }
 
 impl LogFields {
-    fn set_tid(&mut self, claims: Option<&crate::token::Claims>) {
+    fn set_tid(&mut self, grant: Option<&Grant>) {
         if self.enabled {
-            self.tid = claims.map(|c| c.tid.clone());
+            // A link's id holds its code: log only the redacted form.
+            self.tid = grant.map(|g| match g.id.strip_prefix('l') {
+                Some(code) if !g.is_token() => format!("l{}", Link::redacted(code)),
+                _ => g.id.clone(),
+            });
         }
     }
 }
@@ -94,13 +104,6 @@ impl Default for LogFields {
             client: IpAddr::from([0, 0, 0, 0]),
         }
     }
-}
-
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 async fn admit_and_fetch(
@@ -123,19 +126,21 @@ async fn admit_and_fetch(
     let raw_path = uri.path();
     let path = crate::path::normalize(raw_path)?;
     if log.enabled {
-        log.path = path.canonical.to_string();
+        log.path = match path.decoded.strip_prefix(Link::PREFIX) {
+            Some(code) => format!("{}{}", Link::PREFIX, Link::redacted(code)),
+            None => path.canonical.to_string(),
+        };
     }
-    if path.decoded.starts_with(links::PREFIX) {
-        log.route = Arc::from(links::PREFIX);
-        return links::serve(rt, shared, parts, body, peer, client_ip, tls, &path, log).await;
-    }
-    let route = rt.route_for(&path.decoded).ok_or(ProxyError::NoRoute)?;
-    log.route = route.name.clone();
+    let cred = credential::read(rt, &shared.state, &parts, &path).await?;
+    log.route = cred
+        .route
+        .map_or_else(|| Arc::from(Link::PREFIX), |r| r.name.clone());
+    log.set_tid(cred.grant.as_ref());
 
     // A browser posting the password form: judged like a GET of the same URL, answered
     // with a redirect (and a cookie), never with bytes.
     let form_post = parts.method == Method::POST
-        && route.chain.has("password")
+        && cred.grant.as_ref().is_some_and(|g| g.has_password())
         && password_form::is_form(&parts.headers);
     let password_attempt = if form_post {
         Some(password_form::read_password(&mut body).await?)
@@ -147,81 +152,238 @@ async fn admit_and_fetch(
     } else {
         parts.method.clone()
     };
+    let now = crate::clock::now_unix();
+    let chain = cred.chain;
     let mut ctx = Ctx::new(
         &method,
         raw_path,
         &path,
-        uri.query(),
+        &cred.target,
         &parts.headers,
         client_ip,
-        now_unix(),
+        now,
+        cred.grant,
     );
     ctx.tls = tls;
     ctx.password_attempt = password_attempt;
     ctx.form_post = form_post;
+    chain.check(&mut ctx).await?;
     if form_post {
-        route.chain.check_only(&mut ctx).await?;
-        log.set_tid(ctx.claims.as_ref());
         return Ok(password_form::see_other(&uri, ctx.set_cookie.as_deref()));
     }
-    route.chain.admit(&mut ctx).await?;
-    let query = ctx.forward_query.into_owned();
-    let strip_authorization = ctx.strip_authorization;
-    let claims = ctx.claims;
-    let undo = ctx.undo;
-    log.set_tid(claims.as_ref());
+    chain.commit(&mut ctx).await?;
+    // The request's headers go to the origin now; what the chain still needs to settle
+    // the answer is kept, without them.
+    let Ctx { grant, view, .. } = ctx;
 
-    let origin_path = if route.strip_prefix {
-        format!("/{}", &path.decoded[route.prefix.len()..])
-    } else {
-        path.decoded.clone().into_owned()
+    let served = match (&grant, cred.route) {
+        (
+            Some(Grant {
+                target: Some(Target::External(url)),
+                ..
+            }),
+            _,
+        ) => Ok(redirect(url)),
+        (_, None) => Err(ProxyError::LinkTargetGone),
+        (_, Some(route)) => {
+            let oreq = origin_request(
+                route,
+                &cred.target,
+                cred.forward_query,
+                &mut parts,
+                body,
+                peer,
+                trusted,
+                tls,
+                cred.token.as_deref(),
+                cred.from_header,
+            );
+            route.origin.serve(oreq).await.map_err(ProxyError::from)
+        }
     };
-    let forwarded_for = forwarded_for(peer.ip(), &parts.headers, trusted);
-    let mut headers = std::mem::take(&mut parts.headers);
-    strip_gateway_headers(&mut headers);
-    let oreq = OriginRequest {
-        method: parts.method.clone(),
-        path: origin_path,
-        query,
-        headers,
-        body,
+    let mut ctx = Ctx::new(
+        &method,
+        raw_path,
+        &path,
+        &cred.target,
+        &NO_HEADERS,
         client_ip,
-        forwarded_for,
-        tls,
-        strip_authorization,
+        now,
+        grant,
+    );
+    ctx.view = view;
+    let mut resp = match served {
+        Ok(resp) => {
+            let answer = Answer {
+                status: resp.status(),
+                headers: resp.headers(),
+            };
+            chain.respond(&mut ctx, &answer).await?;
+            resp
+        }
+        Err(e) => {
+            let answer = Answer {
+                status: respond::status_and_code(&e).0,
+                headers: &NO_HEADERS,
+            };
+            // Settles what was committed (gives back a view); the error is the answer.
+            let _ = chain.respond(&mut ctx, &answer).await;
+            return Err(e);
+        }
     };
-    let mut resp = fetch(route, oreq, &parts.method, undo).await?;
-    if let Some(c) = &claims {
+    if let Some(g) = &ctx.grant {
         // A shared cache must never answer for the gateway: it would outlive revocation and
         // expiry. What is counted or password-protected is not stored at all.
-        set_cache_control(&mut resp, c.max_views.is_some() || c.password);
-    }
-    if let Some(name) = claims.as_ref().and_then(|c| c.download_name.as_deref())
-        && matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
-        && let Ok(v) = HeaderValue::from_str(&content_disposition(name))
-    {
-        resp.headers_mut().insert(CONTENT_DISPOSITION, v);
+        set_cache_control(&mut resp, g.counts_views() || g.has_password());
+        if let Some(name) = g.download_name.as_deref()
+            && matches!(resp.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
+            && let Ok(v) = HeaderValue::from_str(&content_disposition(name))
+        {
+            resp.headers_mut().insert(CONTENT_DISPOSITION, v);
+        }
     }
     Ok(resp)
 }
 
-/// Asks the origin, and gives back what admission took (a view) when the answer carries
-/// no bytes: a view is a response with bytes.
-pub(crate) async fn fetch(
-    route: &crate::runtime::Route,
-    oreq: OriginRequest,
-    method: &Method,
-    undo: Option<crate::filter::Undo>,
-) -> Result<Response<Body>, ProxyError> {
-    let served = route.origin.serve(oreq).await;
-    let sends_bytes = matches!(
-        served.as_ref().map(|r| r.status()),
-        Ok(StatusCode::OK | StatusCode::PARTIAL_CONTENT)
-    ) && method_sends_body(method);
-    if !sends_bytes && let Some(undo) = undo {
-        undo().await;
+/// What the chain's `respond` pass sees of the request's headers: none, they went to the
+/// origin.
+static NO_HEADERS: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
+
+/// A short link's answer for an external target.
+fn redirect(url: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(url) {
+        resp.headers_mut().insert(LOCATION, v);
     }
-    Ok(served?)
+    resp
+}
+
+/// THE one builder of an origin request, for every credential: the route's origin path,
+/// the query less the token, and the request's headers less what only the gateway may see,
+/// with the forwarding headers as tollgate sets them.
+#[allow(clippy::too_many_arguments)]
+fn origin_request(
+    route: &crate::runtime::Route,
+    target: &str,
+    query: String,
+    parts: &mut http::request::Parts,
+    body: Incoming,
+    peer: SocketAddr,
+    trusted: &[IpNet],
+    tls: bool,
+    token: Option<&str>,
+    token_in_authorization: bool,
+) -> OriginRequest {
+    let path = if route.strip_prefix {
+        format!("/{}", &target[route.prefix.len()..])
+    } else {
+        target.to_owned()
+    };
+    let trusted_peer = is_trusted(peer.ip(), trusted);
+    let forwarded_for = forwarded_for(peer.ip(), &parts.headers, trusted);
+    let host = parts.headers.get(HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_gateway_headers(&mut headers);
+    if token_in_authorization {
+        headers.remove(AUTHORIZATION);
+    }
+    if !trusted_peer {
+        strip_forwarding_headers(&mut headers);
+    }
+    if let Some(token) = token {
+        strip_token(&mut headers, token);
+    }
+    strip_referer_query(&mut headers);
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    if !(trusted_peer && headers.contains_key(X_FORWARDED_PROTO)) {
+        headers.insert(
+            X_FORWARDED_PROTO,
+            HeaderValue::from_static(if tls { "https" } else { "http" }),
+        );
+    }
+    if !(trusted_peer && headers.contains_key(X_FORWARDED_HOST)) {
+        match host {
+            Some(h) => {
+                headers.insert(X_FORWARDED_HOST, h);
+            }
+            None => {
+                headers.remove(X_FORWARDED_HOST);
+            }
+        }
+    }
+    OriginRequest {
+        method: parts.method.clone(),
+        path,
+        query,
+        headers,
+        body,
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Drops the forwarding headers a client sent itself: only a trusted proxy's are believed.
+fn strip_forwarding_headers(h: &mut HeaderMap) {
+    let names: Vec<HeaderName> = h
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            n.starts_with("x-forwarded-")
+                || n == "forwarded"
+                || n == "x-real-ip"
+                || n == "x-client-ip"
+                || n == "true-client-ip"
+                || n == "x-original-forwarded-for"
+        })
+        .cloned()
+        .collect();
+    for n in names {
+        h.remove(n);
+    }
+}
+
+/// Drops every header that carries the token (a `Referer` holding the signed URL, a
+/// cookie a client copied it into...): the token never reaches the origin.
+fn strip_token(h: &mut HeaderMap, token: &str) {
+    let names: Vec<HeaderName> = h
+        .iter()
+        .filter(|(_, v)| {
+            v.as_bytes()
+                .windows(token.len())
+                .any(|w| w == token.as_bytes())
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    for n in names {
+        h.remove(n);
+    }
+}
+
+/// A `Referer` reaches the origin without its query: the page a visitor came from may
+/// itself be a signed URL (another token), and the origin needs no query to know the page.
+fn strip_referer_query(h: &mut HeaderMap) {
+    let Some(v) = h.get(REFERER) else { return };
+    let Some(bytes) = v.as_bytes().iter().position(|b| *b == b'?' || *b == b'#') else {
+        return;
+    };
+    match HeaderValue::from_bytes(&v.as_bytes()[..bytes]) {
+        Ok(short) => {
+            h.insert(REFERER, short);
+        }
+        Err(_) => {
+            h.remove(REFERER);
+        }
+    }
 }
 
 /// `private` for token-admitted answers; `private, no-store` when each view matters.
@@ -243,6 +405,9 @@ fn header_password(h: &http::HeaderMap) -> Option<String> {
 /// Removes what only the gateway may see: the password header and its password cookies.
 pub(crate) fn strip_gateway_headers(h: &mut http::HeaderMap) {
     h.remove(crate::filter::password::HEADER);
+    if !h.contains_key(http::header::COOKIE) {
+        return;
+    }
     let cookies: Vec<String> = h
         .get_all(http::header::COOKIE)
         .iter()
@@ -258,10 +423,6 @@ pub(crate) fn strip_gateway_headers(h: &mut http::HeaderMap) {
     {
         h.insert(http::header::COOKIE, v);
     }
-}
-
-fn method_sends_body(m: &http::Method) -> bool {
-    m != http::Method::HEAD
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {

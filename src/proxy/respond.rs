@@ -74,6 +74,7 @@ pub fn status_and_code(e: &ProxyError) -> (StatusCode, &'static str) {
             Reject::PasswordWrong => (S::UNAUTHORIZED, "PASSWORD_INVALID"),
             Reject::TooManyGuesses { .. } => (S::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
             Reject::Busy => (S::SERVICE_UNAVAILABLE, "BUSY"),
+            Reject::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "RATE_LIMITED"),
         },
         ProxyError::Origin(o) => match o {
             OriginError::NotFound | OriginError::OutsideRoot => (S::NOT_FOUND, "NOT_FOUND"),
@@ -89,10 +90,7 @@ pub fn status_and_code(e: &ProxyError) -> (StatusCode, &'static str) {
     }
 }
 
-/// A fresh id that ties an error response to its log line.
-pub fn reference_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
+pub use crate::telemetry::reference_id;
 
 /// True when the client prefers an HTML page (a browser).
 pub fn wants_html(headers: &http::HeaderMap) -> bool {
@@ -138,7 +136,9 @@ pub fn error(e: &ProxyError, html: bool) -> Response<Body> {
         ProxyError::Origin(OriginError::MethodNotAllowed) => {
             h.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
-        ProxyError::Filter(Reject::TooManyGuesses { retry_after }) => {
+        ProxyError::Filter(
+            Reject::TooManyGuesses { retry_after } | Reject::RateLimited { retry_after },
+        ) => {
             h.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         _ => {}

@@ -152,7 +152,7 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
         let mut tokens = txn.open_table(TOKENS).map_err(db)?;
         let mut links = txn.open_table(LINKS).map_err(db)?;
         let mut access = txn.open_table(LAST_ACCESS).map_err(db)?;
-        let now = crate::proxy::now_unix();
+        let now = crate::clock::now_unix();
         for (op, _) in batch {
             let o = match op {
                 Op::Count { tid, limit } => {
@@ -189,7 +189,7 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
                 ),
                 Op::Revoke { r } => {
                     let key = serde_json::to_string(r).map_err(StoreError::Decode)?;
-                    let now = crate::proxy::now_unix();
+                    let now = crate::clock::now_unix();
                     if revs.get(key.as_str()).map_err(db)?.is_none() {
                         revs.insert(key.as_str(), now).map_err(db)?;
                     }

@@ -23,8 +23,8 @@ use dashmap::{DashMap, DashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::config::StateConfig;
+use crate::grant::Grant;
 use crate::metrics::Metrics;
-use crate::token::Claims;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -75,6 +75,24 @@ impl Link {
     /// The key its views are counted under (token ids never contain `:`).
     pub fn view_key(code: &str) -> String {
         format!("link:{code}")
+    }
+
+    /// Where links are served on the data plane: `/s/{code}`.
+    pub const PREFIX: &'static str = "/s/";
+
+    /// Short codes are 16 base64url characters (96 random bits).
+    pub const CODE_LEN: usize = 16;
+
+    pub fn valid_code(code: &str) -> bool {
+        code.len() == Self::CODE_LEN
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    /// A code in a log line: enough to tell links apart, too little to use one.
+    pub fn redacted(code: &str) -> String {
+        format!("{}…", code.get(..4).unwrap_or(""))
     }
 }
 
@@ -140,25 +158,61 @@ pub struct State {
     revoked_tokens: DashSet<String>,
     revoked_keys: ArcSwap<HashSet<String>>,
     revoked_prefixes: ArcSwap<Vec<(String, u64)>>,
-    /// Tokens known to have used all their views: refused without a store round trip.
-    used_up: DashSet<String>,
-    /// The last counted view per token: client address and when. A `Range` request from the
-    /// same address within the route's grace period continues that view.
-    last_view: DashMap<String, (IpAddr, Instant)>,
+    /// View keys known to have used all their views, with when they may be forgotten (their
+    /// grant's expiry): refused without a store round trip.
+    used_up: DashMap<String, u64>,
+    /// The last counted view per view key, for continuations.
+    views: DashMap<String, ViewRecord>,
     /// Password hashes by token id, once read from the store.
     password_hashes: DashMap<String, Option<Arc<str>>>,
-    /// Links by code, once read; deletions update it before the API answers.
-    links: DashMap<String, Arc<Link>>,
-    pub guesses: crate::limits::GuessLimits,
+    /// Links by code, once read, and codes recently found unknown.
+    links: DashMap<String, CachedLink>,
+    pub guesses: crate::limits::GuessBudget,
     pub verifier: crate::password::Verifier,
     metrics: Arc<Metrics>,
 }
 
-/// The last counted view of a token: from which address, and when.
-pub type LastView = (IpAddr, Instant);
+/// The last counted view of a token or link, which its continuations continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewRecord {
+    pub ip: IpAddr,
+    /// The decoded request path the view was for.
+    pub path: Box<str>,
+    pub at: Instant,
+    /// The size of the file the view served, once an answer said it.
+    pub size: Option<u64>,
+    /// Bytes carried by this view's continuations so far: never more than `size`.
+    pub continued: u64,
+    /// Unix time after which the record is useless (the grant has expired).
+    pub forget_after: u64,
+}
 
-/// Entries of `last_view` older than this are dropped; no route's grace may exceed it.
-pub const MAX_VIEW_GRACE: Duration = Duration::from_secs(24 * 3600);
+#[derive(Debug, Clone)]
+enum CachedLink {
+    Known(Arc<Link>),
+    /// No such code, as of this instant.
+    Unknown(Instant),
+}
+
+/// How long an unknown short code is answered from memory.
+const UNKNOWN_LINK_TTL: Duration = Duration::from_secs(10);
+
+/// Entries each hot-path table may hold. Past it, new entries are not cached: every table
+/// is a cache of the store (or, for continuation records, a favour to the client), so
+/// leaving an entry out costs a store round trip or a counted view, never a wrong answer.
+pub const MAX_CACHED: usize = 1_000_000;
+/// Entries the link and password-hash caches may hold.
+pub const MAX_CACHED_RECORDS: usize = 100_000;
+
+/// Continuation records older than this are dropped; no route's grace may exceed it.
+pub const MAX_VIEW_GRACE: Duration = crate::config::MAX_VIEW_GRACE;
+
+/// Inserts unless the table is full (an existing key is always updated).
+fn insert_bounded<V>(map: &DashMap<String, V>, cap: usize, key: &str, value: V) {
+    if map.len() < cap || map.contains_key(key) {
+        map.insert(key.to_owned(), value);
+    }
+}
 
 impl State {
     pub async fn open(cfg: &StateConfig, metrics: Arc<Metrics>) -> Result<Arc<State>, StoreError> {
@@ -181,12 +235,12 @@ impl State {
             revoked_tokens: DashSet::new(),
             revoked_keys: ArcSwap::from_pointee(HashSet::new()),
             revoked_prefixes: ArcSwap::from_pointee(Vec::new()),
-            used_up: DashSet::new(),
-            last_view: DashMap::new(),
+            used_up: DashMap::new(),
+            views: DashMap::new(),
             password_hashes: DashMap::new(),
             links: DashMap::new(),
-            guesses: crate::limits::GuessLimits::default(),
-            // At most two argon2 verifications at once: one core stays for the data plane.
+            guesses: crate::limits::GuessBudget::default(),
+            // At most two argon2 computations at once: one core stays for the data plane.
             verifier: crate::password::Verifier::new(2),
             metrics,
         };
@@ -203,12 +257,23 @@ impl State {
             loop {
                 tick.tick().await;
                 let Some(s) = weak.upgrade() else { return };
-                s.last_view
-                    .retain(|_, (_, at)| at.elapsed() < MAX_VIEW_GRACE);
-                s.guesses.prune();
+                s.prune(crate::clock::now_unix());
             }
         });
         Ok(state)
+    }
+
+    /// Drops what can no longer matter: marks and records of expired grants, continuation
+    /// records past every grace, unknown-code entries past their time, spent guess budgets.
+    pub fn prune(&self, now: u64) {
+        self.used_up.retain(|_, forget_after| *forget_after >= now);
+        self.views
+            .retain(|_, v| v.forget_after >= now && v.at.elapsed() < MAX_VIEW_GRACE);
+        self.links.retain(|_, l| match l {
+            CachedLink::Known(_) => true,
+            CachedLink::Unknown(at) => at.elapsed() < UNKNOWN_LINK_TTL,
+        });
+        self.guesses.prune();
     }
 
     fn remember(&self, r: Revocation) {
@@ -236,21 +301,23 @@ impl State {
         }
     }
 
-    /// Memory only: is this (verified) token revoked for a request to `decoded_path`?
-    /// A prefix revocation is judged on the request's path, so a prefix token stays good for
-    /// the paths outside the revoked subtree.
-    pub fn is_revoked(&self, c: &Claims, decoded_path: &str) -> bool {
-        if self.revoked_tokens.contains(&c.tid) {
+    /// Memory only: is this grant revoked for a request that serves `decoded_path`? A
+    /// prefix revocation is judged on the path served, so a prefix token stays good for the
+    /// paths outside the revoked subtree, and a link is judged on its target.
+    pub fn is_revoked(&self, g: &Grant, decoded_path: &str) -> bool {
+        if self.revoked_tokens.contains(&g.id) {
             return true;
         }
-        let keys = self.revoked_keys.load();
-        if !keys.is_empty() && keys.contains(&c.kid) {
-            return true;
+        if let Some(kid) = &g.key_id {
+            let keys = self.revoked_keys.load();
+            if !keys.is_empty() && keys.contains(kid) {
+                return true;
+            }
         }
         let prefixes = self.revoked_prefixes.load();
-        prefixes
-            .iter()
-            .any(|(p, before)| c.iat < *before && decoded_path.starts_with(p.as_str()))
+        prefixes.iter().any(|(p, before)| {
+            g.issued_at < *before && crate::path::under(decoded_path, p.as_str())
+        })
     }
 
     pub fn is_key_revoked(&self, kid: &str) -> bool {
@@ -268,62 +335,116 @@ impl State {
     }
 
     /// Memory only: known to be used up?
-    pub fn is_used_up(&self, tid: &str) -> bool {
-        self.used_up.contains(tid)
+    pub fn is_used_up(&self, key: &str) -> bool {
+        self.used_up.contains_key(key)
     }
 
-    /// True when a `Range` request from `ip` continues the last counted view of `tid`.
-    pub fn continues_view(&self, tid: &str, ip: IpAddr, grace: Duration) -> bool {
-        self.last_view
-            .get(tid)
-            .is_some_and(|v| v.0 == ip && v.1.elapsed() <= grace)
+    /// True when the last counted view of `key` was for `path` from `ip` within `grace`,
+    /// and its continuations have not yet carried a whole copy of the file.
+    pub fn may_continue(&self, key: &str, ip: IpAddr, path: &str, grace: Duration) -> bool {
+        self.views.get(key).is_some_and(|v| {
+            v.ip == ip
+                && &*v.path == path
+                && v.at.elapsed() <= grace
+                && v.size.is_none_or(|size| v.continued < size)
+        })
     }
 
-    /// Counts a view durably (see [`Store::count_view`]) and remembers it for grace. Also
-    /// returns the grace record it replaced, for [`State::uncount_view`] to put back.
+    /// Takes `len` bytes of a file of `total` bytes from the continuation budget of the last
+    /// view of `key`, atomically; `false` (nothing taken) when this answer is not a
+    /// continuation of that view: another client, path or file, past the grace, or more than
+    /// one whole copy in all.
+    pub fn take_continuation(
+        &self,
+        key: &str,
+        ip: IpAddr,
+        path: &str,
+        grace: Duration,
+        len: u64,
+        total: u64,
+    ) -> bool {
+        let Some(mut v) = self.views.get_mut(key) else {
+            return false;
+        };
+        if v.ip != ip || &*v.path != path || v.at.elapsed() > grace {
+            return false;
+        }
+        let size = *v.size.get_or_insert(total);
+        if size != total || v.continued.saturating_add(len) > size {
+            return false;
+        }
+        v.continued += len;
+        true
+    }
+
+    /// Records the size of the file a counted view served.
+    pub fn set_view_size(&self, key: &str, size: u64) {
+        if let Some(mut v) = self.views.get_mut(key) {
+            v.size = Some(size);
+        }
+    }
+
+    /// Counts a view durably (see [`Store::count_view`]) and starts its continuation record.
+    /// Also returns the record it replaced, for [`State::uncount_view`] to put back.
     pub async fn count_view(
         &self,
-        tid: &str,
+        key: &str,
         limit: u64,
         ip: IpAddr,
-    ) -> Result<(CountOutcome, Option<LastView>), StoreError> {
-        let out = self.store.count_view(tid, limit).await?;
+        path: &str,
+        forget_after: u64,
+    ) -> Result<(CountOutcome, Option<ViewRecord>), StoreError> {
+        let out = self.store.count_view(key, limit).await?;
         let mut prev = None;
         match out {
             CountOutcome::Counted(n) => {
                 self.metrics
                     .views_counted
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                prev = self.last_view.insert(tid.to_owned(), (ip, Instant::now()));
+                let record = ViewRecord {
+                    ip,
+                    path: path.into(),
+                    at: Instant::now(),
+                    size: None,
+                    continued: 0,
+                    forget_after,
+                };
+                if self.views.len() < MAX_CACHED || self.views.contains_key(key) {
+                    prev = self.views.insert(key.to_owned(), record);
+                }
                 if n >= limit {
-                    self.used_up.insert(tid.to_owned());
+                    insert_bounded(&self.used_up, MAX_CACHED, key, forget_after);
                 }
             }
             CountOutcome::LimitReached(_) => {
-                self.used_up.insert(tid.to_owned());
+                insert_bounded(&self.used_up, MAX_CACHED, key, forget_after);
             }
         }
         Ok((out, prev))
     }
 
-    /// Gives back a view counted by [`State::count_view`], restoring the grace record that
-    /// counting replaced (so a 304 does not take over the grace of the view before it).
-    pub async fn uncount_view(&self, tid: &str, prev: Option<LastView>) -> Result<(), StoreError> {
-        self.store.uncount_view(tid).await?;
-        self.used_up.remove(tid);
+    /// Gives back a view counted by [`State::count_view`], restoring the record that
+    /// counting replaced (so a 304 does not take over the continuations of the view before).
+    pub async fn uncount_view(
+        &self,
+        key: &str,
+        prev: Option<ViewRecord>,
+    ) -> Result<(), StoreError> {
+        self.store.uncount_view(key).await?;
+        self.used_up.remove(key);
         match prev {
             Some(p) => {
-                self.last_view.insert(tid.to_owned(), p);
+                self.views.insert(key.to_owned(), p);
             }
             None => {
-                self.last_view.remove(tid);
+                self.views.remove(key);
             }
         }
         Ok(())
     }
 
-    pub async fn views(&self, tid: &str) -> Result<u64, StoreError> {
-        self.store.views(tid).await
+    pub async fn views(&self, key: &str) -> Result<u64, StoreError> {
+        self.store.views(key).await
     }
 
     pub async fn put_tokens(&self, recs: Vec<TokenRecord>) -> Result<(), StoreError> {
@@ -345,35 +466,63 @@ impl State {
             .await?
             .and_then(|r| r.password_hash)
             .map(Arc::from);
-        self.password_hashes.insert(tid.to_owned(), h.clone());
+        insert_bounded(&self.password_hashes, MAX_CACHED_RECORDS, tid, h.clone());
         Ok(h)
     }
 
     pub async fn put_link(&self, link: Link) -> Result<(), StoreError> {
         self.store.put_link(link.clone()).await?;
-        self.links.insert(link.code.clone(), Arc::new(link));
+        self.links
+            .insert(link.code.clone(), CachedLink::Known(Arc::new(link)));
         Ok(())
     }
 
-    /// A link, live or deleted, from the cache or the store.
+    /// A link, live or deleted, from the cache or the store. A read never overwrites what
+    /// the cache already holds: a delete that raced with it wrote the newer record.
     pub async fn link(&self, code: &str) -> Result<Option<Arc<Link>>, StoreError> {
         if let Some(l) = self.links.get(code) {
-            return Ok(Some(l.clone()));
+            match &*l {
+                CachedLink::Known(l) => return Ok(Some(l.clone())),
+                CachedLink::Unknown(at) if at.elapsed() < UNKNOWN_LINK_TTL => return Ok(None),
+                CachedLink::Unknown(_) => {}
+            }
         }
-        let Some(link) = self.store.link(code).await? else {
-            return Ok(None);
+        let found = self.store.link(code).await?.map(Arc::new);
+        if self.links.len() >= MAX_CACHED_RECORDS {
+            return Ok(found);
+        }
+        let entry = self.links.entry(code.to_owned());
+        let cached = match (entry, &found) {
+            (dashmap::Entry::Occupied(mut e), Some(l)) => {
+                // Only an expired unknown-code entry is replaced by what the store said.
+                if matches!(e.get(), CachedLink::Unknown(_)) {
+                    e.insert(CachedLink::Known(l.clone()));
+                }
+                e.get().clone()
+            }
+            (dashmap::Entry::Occupied(e), None) => e.get().clone(),
+            (dashmap::Entry::Vacant(e), Some(l)) => {
+                e.insert(CachedLink::Known(l.clone()));
+                return Ok(found);
+            }
+            (dashmap::Entry::Vacant(e), None) => {
+                e.insert(CachedLink::Unknown(Instant::now()));
+                return Ok(None);
+            }
         };
-        let link = Arc::new(link);
-        self.links.insert(code.to_owned(), link.clone());
-        Ok(Some(link))
+        Ok(match cached {
+            CachedLink::Known(l) => Some(l),
+            CachedLink::Unknown(_) => found,
+        })
     }
 
     /// Durable first, then the cache: once this returns, `/s/{code}` answers 410.
     pub async fn delete_link(&self, code: &str) -> Result<bool, StoreError> {
-        let now = crate::proxy::now_unix();
+        let now = crate::clock::now_unix();
         let deleted = self.store.delete_link(code, now).await?;
         if deleted && let Some(l) = self.store.link(code).await? {
-            self.links.insert(code.to_owned(), Arc::new(l));
+            self.links
+                .insert(code.to_owned(), CachedLink::Known(Arc::new(l)));
         }
         Ok(deleted)
     }

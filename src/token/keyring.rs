@@ -16,8 +16,14 @@ struct Key {
     /// The keyed state after absorbing the key: cloning it skips re-hashing the key per
     /// request.
     mac: HmacSha256,
+    /// Keyed by a key derived from this one for password cookies only, so that no cookie
+    /// tag can ever pass for a token MAC or the other way round.
+    cookie: HmacSha256,
     verify_only: bool,
 }
+
+/// The label the cookie key is derived under: HMAC(signing key, label).
+const COOKIE_KEY_LABEL: &[u8] = b"tollgate/v1/password-cookie-key";
 
 pub struct Keyring {
     keys: HashMap<String, Key>,
@@ -49,6 +55,11 @@ impl Keyring {
             let Ok(mac) = HmacSha256::new_from_slice(k.secret.expose()) else {
                 continue;
             };
+            let mut derive = mac.clone();
+            derive.update(COOKIE_KEY_LABEL);
+            let Ok(cookie) = HmacSha256::new_from_slice(&derive.finalize().into_bytes()) else {
+                continue;
+            };
             if !k.verify_only {
                 if default_kid.is_none() {
                     default_kid = Some(k.id.clone());
@@ -59,6 +70,7 @@ impl Keyring {
                 k.id.clone(),
                 Key {
                     mac,
+                    cookie,
                     verify_only: k.verify_only,
                 },
             );
@@ -131,24 +143,24 @@ impl Keyring {
         Ok(out)
     }
 
-    /// A tag for a password cookie over `data`, with the default minting key.
-    pub fn cookie_tag(&self, data: &str) -> Option<[u8; 32]> {
-        let key = self.keys.get(self.default_kid.as_deref()?)?;
-        let mut m = key.mac.clone();
-        m.update(b"tollgate password cookie\n");
+    /// A tag for a password cookie over `data`, by the cookie key of `kid` (a key that may
+    /// mint; the caller picks one that is not revoked).
+    pub fn cookie_tag(&self, kid: &str, data: &str) -> Option<[u8; 32]> {
+        let key = self.keys.get(kid).filter(|k| !k.verify_only)?;
+        let mut m = key.cookie.clone();
         m.update(data.as_bytes());
         Some(m.finalize().into_bytes().into())
     }
 
-    /// True when `tag` is a cookie tag over `data` by any configured key (so a key rotation
-    /// does not log browsers out early). Constant-time per key.
-    pub fn cookie_ok(&self, data: &str, tag: &[u8]) -> bool {
-        self.keys.values().any(|key| {
-            let mut m = key.mac.clone();
-            m.update(b"tollgate password cookie\n");
-            m.update(data.as_bytes());
-            m.verify_slice(tag).is_ok()
-        })
+    /// True when `tag` is the cookie tag over `data` by the cookie key of `kid`, in constant
+    /// time. The caller refuses cookies of revoked keys.
+    pub fn cookie_ok(&self, kid: &str, data: &str, tag: &[u8]) -> bool {
+        let Some(key) = self.keys.get(kid) else {
+            return false;
+        };
+        let mut m = key.cookie.clone();
+        m.update(data.as_bytes());
+        m.verify_slice(tag).is_ok()
     }
 
     /// Verifies the MAC of a split token against the request's query rest, then parses the

@@ -1,0 +1,156 @@
+//! The request's credential, read into a [`Grant`]: a token (query `token=` or
+//! `Authorization: Bearer`, its MAC verified by the keyring in constant time) or a short
+//! code (`/s/{code}`, read from the state store). What the credential leaves of the request
+//! (the query without the token) and which chain judges the grant come along.
+
+use std::borrow::Cow;
+
+use http::HeaderMap;
+use http::request::Parts;
+
+use super::respond::ProxyError;
+use crate::filter::{Chain, Reject};
+use crate::grant::{Grant, Target};
+use crate::path::NormalPath;
+use crate::runtime::{Route, Runtime};
+use crate::state::{Link, State};
+use crate::token::{self, Keyring};
+
+/// What a request's credential comes to.
+pub struct Credential<'r> {
+    pub grant: Option<Grant>,
+    /// The route that serves the request: `None` for an external short link.
+    pub route: Option<&'r Route>,
+    /// The chain that judges the grant.
+    pub chain: &'r Chain,
+    /// The decoded path served: the request's own, or a link's target.
+    pub target: Cow<'r, str>,
+    /// The query to forward to the origin: the request's, less the token.
+    pub forward_query: String,
+    /// The token as presented, so that no header carries it upstream.
+    pub token: Option<String>,
+    /// The token came in `Authorization`, so that header must not reach the origin.
+    pub from_header: bool,
+}
+
+/// Reads the credential of a request for `path`. A route that does not run `signature`
+/// takes no credential: its query goes to the origin as it came.
+pub async fn read<'r>(
+    rt: &'r Runtime,
+    state: &State,
+    parts: &Parts,
+    path: &NormalPath<'_>,
+) -> Result<Credential<'r>, ProxyError> {
+    if let Some(code) = path.decoded.strip_prefix(Link::PREFIX) {
+        return link(rt, state, code).await;
+    }
+    let route = rt.route_for(&path.decoded).ok_or(ProxyError::NoRoute)?;
+    let query = parts.uri.query();
+    if !route.chain.has("signature") {
+        return Ok(Credential {
+            grant: None,
+            route: Some(route),
+            chain: &route.chain,
+            target: Cow::Owned(path.decoded.clone().into_owned()),
+            forward_query: query.unwrap_or("").to_owned(),
+            token: None,
+            from_header: false,
+        });
+    }
+    let t = token(&rt.keyring, query, &parts.headers)?;
+    Ok(Credential {
+        grant: t.grant,
+        route: Some(route),
+        chain: &route.chain,
+        target: Cow::Owned(path.decoded.clone().into_owned()),
+        forward_query: t.forward_query,
+        token: t.token,
+        from_header: t.from_header,
+    })
+}
+
+/// A request's token, read and verified.
+pub struct TokenCredential {
+    /// `None` when the request carries no token.
+    pub grant: Option<Grant>,
+    pub forward_query: String,
+    pub token: Option<String>,
+    pub from_header: bool,
+}
+
+/// Finds the token in `query` or a Bearer `Authorization` header, and verifies its MAC and
+/// claims against the keyring. Nothing about the request but the token is judged here.
+pub fn token(
+    keyring: &Keyring,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<TokenCredential, Reject> {
+    let mut auth = headers.get_all(http::header::AUTHORIZATION).iter();
+    let bearer = auth
+        .next()
+        .and_then(|v| v.to_str().ok())
+        .and_then(token::bearer);
+    if bearer.is_some() && auth.next().is_some() {
+        // Two Authorization headers: which one counts is ambiguous, so neither does.
+        return Err(Reject::Find(token::FindError::Duplicate));
+    }
+    let found = token::find(query, bearer)?;
+    let grant = match found.token {
+        None => None,
+        Some(tok) => {
+            let enc = token::split(tok)?;
+            Some(Grant::from_claims(keyring.verify(&enc, &found.rest)?))
+        }
+    };
+    Ok(TokenCredential {
+        grant,
+        forward_query: found.rest.into_owned(),
+        token: found.token.map(str::to_owned),
+        from_header: found.from_header,
+    })
+}
+
+async fn link<'r>(
+    rt: &'r Runtime,
+    state: &State,
+    code: &str,
+) -> Result<Credential<'r>, ProxyError> {
+    if !Link::valid_code(code) {
+        return Err(ProxyError::LinkNotFound);
+    }
+    let link = state
+        .link(code)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "state store unavailable; refusing (fail closed)");
+            ProxyError::Filter(Reject::StateUnavailable)
+        })?
+        .ok_or(ProxyError::LinkNotFound)?;
+    if link.deleted_at.is_some() {
+        return Err(ProxyError::LinkDeleted);
+    }
+    let grant = Grant::from_link(&link);
+    let (route, chain, target) = match &grant.target {
+        Some(Target::Path(p)) => {
+            let route = rt.route_for(p).ok_or(ProxyError::LinkTargetGone)?;
+            // A route that takes no credential has no chain to judge a link by: the
+            // link's own rules still hold, through the links' chain.
+            let chain = if route.chain.has("signature") {
+                &route.chain
+            } else {
+                &rt.link_chain
+            };
+            (Some(route), chain, Cow::Owned(p.clone()))
+        }
+        _ => (None, &rt.link_chain, Cow::Borrowed("")),
+    };
+    Ok(Credential {
+        grant: Some(grant),
+        route,
+        chain,
+        target,
+        forward_query: String::new(),
+        token: None,
+        from_header: false,
+    })
+}
