@@ -7,6 +7,10 @@ cd "$(dirname "$0")"
 need=()
 command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
+# Download managers for tests/download_managers.rs (resumes through view grace).
+command -v curl >/dev/null || need+=(curl)
+command -v wget >/dev/null || need+=(wget)
+command -v aria2c >/dev/null || need+=(aria2)
 # The browser test (tests/browser.rs): Debian's headless Chromium and its driver.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)

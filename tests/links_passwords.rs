@@ -103,17 +103,18 @@ async fn links_with_max_views_3_under_concurrency_serve_exactly_3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn external_links_redirect_and_head_does_not_count() {
+async fn external_links_redirect_and_every_redirect_is_a_view() {
     let files = files();
     let gw = gateway(&files, None);
     let link = create_link(&gw, json!({"targetUrl": "https://example.com/doc.pdf"})).await;
     let code = code_of(&link);
     let c = gw.client();
+    // A 302 hands out the target whatever the method: HEAD counts too (contract §3).
     assert_eq!(c.method("HEAD", &format!("/s/{code}")).await.status, 302);
     let r = c.get(&format!("/s/{code}")).await;
     assert_eq!(r.status, 302);
     assert_eq!(r.header("location"), Some("https://example.com/doc.pdf"));
-    assert_eq!(link_views(&gw, &code).await["views"], 1);
+    assert_eq!(link_views(&gw, &code).await["views"], 2);
     // Unknown and malformed codes.
     let r = c.get("/s/AAAAAAAAAAAAAAAA").await;
     assert_eq!(

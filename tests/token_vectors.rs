@@ -595,11 +595,11 @@ root = "{root}"
 [[routes]]
 prefix = "/files/"
 origin = "o"
-filters = ["signature"]
+filters = ["signature", "revocation", "view_limit", "password"]
 [[routes]]
 prefix = "/uploads/"
 origin = "o"
-filters = ["signature"]
+filters = ["signature", "revocation", "view_limit", "password"]
 "#,
         root = env!("CARGO_MANIFEST_DIR"),
     );

@@ -43,11 +43,42 @@ pub enum ApiError {
     NotFound(String),
     #[error("too many requests for this API key")]
     RateLimited { retry_after: u64 },
-    #[error("internal error")]
-    Internal(String),
+    /// The gateway's own failure: `context` and the source chain go to the log with the
+    /// reference id, never to the client.
+    #[error("{context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl From<crate::state::StoreError> for ApiError {
+    fn from(e: crate::state::StoreError) -> Self {
+        ApiError::caused("the state store failed", e)
+    }
 }
 
 impl ApiError {
+    /// An internal error with no underlying error to keep.
+    pub fn internal(context: impl Into<String>) -> ApiError {
+        ApiError::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// An internal error that keeps its cause as the source.
+    pub fn caused(
+        context: impl Into<String>,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> ApiError {
+        ApiError::Internal {
+            context: context.into(),
+            source: Some(Box::new(e)),
+        }
+    }
+
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::MissingField(_) => (StatusCode::BAD_REQUEST, "MISSING_REQUIRED_FIELD"),
@@ -59,7 +90,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+            ApiError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }
 
@@ -79,8 +110,15 @@ impl IntoResponse for ApiError {
         let reference = crate::telemetry::reference_id();
         let message = match &self {
             // The cause goes to the log with the reference id, never to the client.
-            ApiError::Internal(cause) => {
-                tracing::error!(reference_id = %reference, code, "{cause}");
+            ApiError::Internal { context, .. } => {
+                let mut chain = context.clone();
+                let mut src = std::error::Error::source(&self);
+                while let Some(s) = src {
+                    chain.push_str(": ");
+                    chain.push_str(&s.to_string());
+                    src = s.source();
+                }
+                tracing::error!(reference_id = %reference, code, "{chain}");
                 "internal error; quote the reference_id to the operator".to_owned()
             }
             other => other.to_string(),

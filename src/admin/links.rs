@@ -11,7 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::envelope::{ApiError, Fields, JsonBody, Segment, iso, ok, parse_iso};
+use super::envelope::{ApiError, Detail, Fields, JsonBody, Segment, iso, ok, parse_iso};
+use crate::config::FilterKind;
 use crate::password::MAX_PASSWORD_BYTES;
 use crate::runtime::Shared;
 use crate::state::Link;
@@ -64,7 +65,7 @@ fn visible(caller: &Caller, link: &Link) -> bool {
 pub const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(e.to_string())
+    ApiError::internal(e.to_string())
 }
 
 pub async fn create(
@@ -127,6 +128,27 @@ pub async fn create(
     let Some(target) = target else {
         return Err(internal("validated fields missing"));
     };
+    // The rules a link carries must be enforceable on the route that serves it, as for
+    // a token (see token::mint::validate).
+    if let Some(route) = path_target.as_deref().and_then(|p| rt.config.route_for(p)) {
+        let has = |k: FilterKind| route.filters.contains(&k);
+        let mut details = Vec::new();
+        if max_views.is_some() && has(FilterKind::Signature) && !has(FilterKind::ViewLimit) {
+            details.push(Detail::new(
+                "maxViews",
+                "the route serving this path has no `view_limit` filter",
+            ));
+        }
+        if password.is_some() && has(FilterKind::Signature) && !has(FilterKind::Password) {
+            details.push(Detail::new(
+                "password",
+                "the route serving this path has no `password` filter",
+            ));
+        }
+        if !details.is_empty() {
+            return Err(ApiError::Validation(details));
+        }
+    }
     match &path_target {
         Some(p) if !caller.in_scope(p) => {
             return Err(ApiError::Forbidden(format!(
@@ -150,7 +172,7 @@ pub async fn create(
                 .verifier
                 .hash(&p, HASH_WAIT)
                 .await
-                .map_err(internal)?,
+                .map_err(|e| ApiError::internal(format!("hashing the password: {e}")))?,
         ),
     };
     let link = Link {

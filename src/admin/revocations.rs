@@ -114,7 +114,7 @@ pub async fn create(
         .state
         .revoke(r.clone())
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     tracing::info!(by = %caller.id, revocation = ?r, "revoked");
     let mut data = serde_json::to_value(&r).unwrap_or_default();
     if let Revocation::Prefix { issued_before, .. } = &r {

@@ -13,11 +13,10 @@ use super::auth::Caller;
 use super::envelope::{ApiError, Fields, JsonBody, Segment, iso, ok};
 use crate::runtime::{Runtime, Shared};
 use crate::state::TokenRecord;
-use crate::token::mint::{MintError, MintRequest, Minted, mint, parse_ip};
+use crate::token::mint::{
+    MAX_EXPIRES_IN, MintError, MintRequest, Minted, max_expires_in, mint, parse_ip, validate,
+};
 use crate::token::{Keyring, Methods};
-
-/// The contract's ceiling for `expires_in`, whatever a route allows.
-pub const MAX_EXPIRES_IN: u64 = 604_800;
 
 /// Checks a path field: absolute, no escapes, served by a route. Returns the decoded path.
 fn check_path(f: &mut Fields, field: &str, path: &str, rt: &Runtime) -> Option<String> {
@@ -38,22 +37,6 @@ fn check_path(f: &mut Fields, field: &str, path: &str, rt: &Runtime) -> Option<S
     }
 }
 
-/// The route's `max_ttl` for a routed path, in seconds.
-fn max_ttl(rt: &Runtime, decoded: &str) -> u64 {
-    rt.config
-        .route_for(decoded)
-        .map(|r| r.max_ttl.as_secs())
-        .unwrap_or(0)
-        .min(MAX_EXPIRES_IN)
-}
-
-/// True when the route serving `decoded` runs filter `kind`.
-fn route_enforces(rt: &Runtime, decoded: &str, kind: crate::config::FilterKind) -> bool {
-    rt.config
-        .route_for(decoded)
-        .is_some_and(|r| r.filters.contains(&kind))
-}
-
 /// The first key that may mint and is not revoked.
 fn minting_key(shared: &Shared, keyring: &Keyring) -> Result<String, ApiError> {
     keyring
@@ -61,12 +44,12 @@ fn minting_key(shared: &Shared, keyring: &Keyring) -> Result<String, ApiError> {
         .find(|k| !shared.state.is_key_revoked(k))
         .map(str::to_owned)
         .ok_or_else(|| {
-            ApiError::Internal("no signing key is available: every minting key is revoked".into())
+            ApiError::internal("no signing key is available: every minting key is revoked")
         })
 }
 
 fn mint_error(e: MintError) -> ApiError {
-    ApiError::Internal(format!("minting failed: {e}"))
+    ApiError::caused("minting failed", e)
 }
 
 fn record(
@@ -108,19 +91,9 @@ pub async fn signed_url(
     let decoded = path
         .as_deref()
         .and_then(|p| check_path(&mut f, "path", p, &rt));
-    if let Some(e) = expires_in {
-        let max = decoded
-            .as_deref()
-            .map_or(MAX_EXPIRES_IN, |d| max_ttl(&rt, d));
-        if e == 0 || e > max {
-            f.invalid("expires_in", format!("must be between 1 and {max}"));
-        }
-    }
-    if max_views == Some(0) {
-        f.invalid("max_views", "must be greater than 0");
-    }
-    if let Some(p) = &password
-        && (p.is_empty() || p.len() > crate::password::MAX_PASSWORD_BYTES)
+    if password
+        .as_ref()
+        .is_some_and(|p| p.is_empty() || p.len() > crate::password::MAX_PASSWORD_BYTES)
     {
         f.invalid("password", "must be 1 to 1024 bytes");
     }
@@ -146,21 +119,31 @@ pub async fn signed_url(
             None
         }
     };
-    if download_name
-        .as_deref()
-        .is_some_and(|d| d.is_empty() || d.chars().any(char::is_control) || d.len() > 255)
-    {
+    let mut req = MintRequest::new(path.clone().unwrap_or_default());
+    req.expires_in = expires_in.unwrap_or(1);
+    req.max_views = max_views;
+    req.methods = methods.unwrap_or(Methods::GET_HEAD);
+    req.ip = ip;
+    req.download_name = download_name;
+    req.password = password.is_some();
+    // The mint rules themselves are the ones `tollgate sign` applies (token::mint); a path
+    // problem is already reported by check_path.
+    if decoded.is_some() {
+        for e in validate(&rt.config, &req) {
+            if let Some((field, message)) = e.field() {
+                f.invalid(field, message);
+            }
+        }
+    } else if expires_in.is_some_and(|e| e == 0 || e > MAX_EXPIRES_IN) {
         f.invalid(
-            "download_name",
-            "must be 1 to 255 bytes without control characters",
+            "expires_in",
+            format!("must be between 1 and {MAX_EXPIRES_IN}"),
         );
     }
     f.finish()?;
     // finish() has returned Ok, so every required field is present and valid.
-    let (Some(path), Some(decoded), Some(expires_in), Some(methods)) =
-        (path, decoded, expires_in, methods)
-    else {
-        return Err(ApiError::Internal("validated fields missing".into()));
+    let (Some(path), Some(decoded), Some(_), Some(_)) = (path, decoded, expires_in, methods) else {
+        return Err(ApiError::internal("validated fields missing"));
     };
     if !caller.in_scope(&decoded) {
         return Err(ApiError::Forbidden(format!(
@@ -169,26 +152,7 @@ pub async fn signed_url(
     }
     let kid = minting_key(&shared, &rt.keyring)?;
     let now = crate::clock::now_unix();
-    let mut req = MintRequest::new(path.clone());
-    req.expires_in = expires_in;
-    req.max_views = max_views;
-    req.methods = methods;
-    req.ip = ip;
-    req.download_name = download_name;
     req.key_id = Some(kid.clone());
-    if password.is_some() && !route_enforces(&rt, &decoded, crate::config::FilterKind::Password) {
-        return Err(ApiError::Validation(vec![super::envelope::Detail::new(
-            "password",
-            "the route serving this path has no `password` filter",
-        )]));
-    }
-    if max_views.is_some() && !route_enforces(&rt, &decoded, crate::config::FilterKind::ViewLimit) {
-        return Err(ApiError::Validation(vec![super::envelope::Detail::new(
-            "max_views",
-            "the route serving this path has no `view_limit` filter",
-        )]));
-    }
-    req.password = password.is_some();
     let password_hash = match password {
         None => None,
         Some(p) => Some(
@@ -197,7 +161,7 @@ pub async fn signed_url(
                 .verifier
                 .hash(&p, super::links::HASH_WAIT)
                 .await
-                .map_err(ApiError::Internal)?,
+                .map_err(|e| ApiError::internal(format!("hashing the password: {e}")))?,
         ),
     };
     let m = mint(&rt.config, &rt.keyring, &req, now).map_err(mint_error)?;
@@ -207,7 +171,7 @@ pub async fn signed_url(
         .state
         .put_tokens(vec![rec])
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     Ok(ok(
         StatusCode::CREATED,
         json!({"url": m.url, "token_id": m.token_id, "expires_at": iso(m.expires_at)}),
@@ -236,7 +200,7 @@ pub async fn file_access(
     let max = decoded
         .iter()
         .flatten()
-        .map(|d| max_ttl(&rt, d))
+        .map(|d| max_expires_in(&rt.config, d))
         .min()
         .unwrap_or(MAX_EXPIRES_IN);
     if expires_in == 0 || expires_in > max {
@@ -244,7 +208,7 @@ pub async fn file_access(
     }
     f.finish()?;
     let Some(paths) = paths else {
-        return Err(ApiError::Internal("validated fields missing".into()));
+        return Err(ApiError::internal("validated fields missing"));
     };
     let decoded: Vec<String> = decoded.into_iter().flatten().collect();
     if let Some(p) = paths
@@ -271,9 +235,7 @@ pub async fn file_access(
             Ok(true) => {}
             Ok(false) => return Err(ApiError::NotFound(format!("`{p}` does not exist"))),
             Err(e) => {
-                return Err(ApiError::Internal(format!(
-                    "checking `{p}` at its origin: {e}"
-                )));
+                return Err(ApiError::caused(format!("checking `{p}` at its origin"), e));
             }
         }
     }
@@ -295,7 +257,7 @@ pub async fn file_access(
         .state
         .put_tokens(records)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     let n = tokens.len();
     Ok(ok(
         StatusCode::OK,
@@ -317,7 +279,7 @@ pub async fn get_token(
         .state
         .token(&token_id)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::from)?
         .ok_or_else(not_found)?;
     // Tokens outside the caller's scopes do not exist for it.
     if !caller.in_scope(&rec.path) {
@@ -327,7 +289,7 @@ pub async fn get_token(
         .state
         .views(&token_id)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     Ok(ok(
         StatusCode::OK,
         json!({

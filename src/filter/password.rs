@@ -38,6 +38,16 @@ pub const HEADER: &str = "x-tollgate-password";
 /// Longest a caller waits for an argon2 slot before getting 503.
 const VERIFY_WAIT: Duration = Duration::from_secs(5);
 
+/// Splits a password cookie's value, `kid.exp.tag`, into its key id, expiry (unix
+/// seconds) and tag bytes; `None` for anything else. Judges nothing.
+pub fn parse_cookie(v: &str) -> Option<(&str, u64, Vec<u8>)> {
+    let mut parts = v.splitn(3, '.');
+    let (kid, exp, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    let exp = exp.parse::<u64>().ok()?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    Some((kid, exp, tag))
+}
+
 fn cookie_data(id: &str, exp: u64) -> String {
     format!("{id}\n{exp}")
 }
@@ -55,12 +65,7 @@ impl Password {
             .filter_map(|c| c.trim().split_once('='))
             .filter(|(n, _)| *n == name)
             .any(|(_, v)| {
-                let mut parts = v.splitn(3, '.');
-                let (Some(kid), Some(exp), Some(tag)) = (parts.next(), parts.next(), parts.next())
-                else {
-                    return false;
-                };
-                let (Ok(exp), Ok(tag)) = (exp.parse::<u64>(), URL_SAFE_NO_PAD.decode(tag)) else {
+                let Some((kid, exp, tag)) = parse_cookie(v) else {
                     return false;
                 };
                 exp >= ctx.now

@@ -106,9 +106,13 @@ impl ViewLimit {
         !g.is_redirect()
             && (ctx.method == Method::HEAD
                 || (ctx.method == Method::GET && single_range(ctx.headers)))
-            && self
-                .state
-                .may_continue(&g.view_key, ctx.client_ip, &ctx.path.decoded, self.grace)
+            && self.state.may_continue(
+                &g.view_key,
+                ctx.client_ip,
+                &ctx.path.decoded,
+                self.grace,
+                ctx.method == Method::GET,
+            )
     }
 }
 

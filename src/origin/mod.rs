@@ -6,7 +6,7 @@
 
 pub mod dir;
 pub mod http;
-mod range;
+pub mod range;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -47,14 +47,29 @@ pub async fn read<'r>(
     let route = rt.route_for(&path.decoded).ok_or(ProxyError::NoRoute)?;
     let query = parts.uri.query();
     if !route.chain.has("signature") {
+        // A route that takes no credential judges no token, but one sent anyway (for
+        // another path, say) still never reaches the origin.
+        let mut auth = parts.headers.get_all(http::header::AUTHORIZATION).iter();
+        let bearer = auth
+            .next()
+            .and_then(|v| v.to_str().ok())
+            .and_then(token::bearer);
+        let (forward_query, token, from_header) = match token::find(query, bearer) {
+            Ok(found) => (
+                found.rest.into_owned(),
+                found.token.map(str::to_owned),
+                found.from_header,
+            ),
+            Err(_) => (String::new(), None, false),
+        };
         return Ok(Credential {
             grant: None,
             route: Some(route),
             chain: &route.chain,
             target: Cow::Owned(path.decoded.clone().into_owned()),
-            forward_query: query.unwrap_or("").to_owned(),
-            token: None,
-            from_header: false,
+            forward_query,
+            token,
+            from_header,
         });
     }
     let t = token(&rt.keyring, query, &parts.headers)?;

@@ -171,7 +171,17 @@ async fn admit_and_fetch(
     if form_post {
         return Ok(password_form::see_other(&uri, ctx.set_cookie.as_deref()));
     }
-    chain.commit(&mut ctx).await?;
+    if let Err(e) = chain.commit(&mut ctx).await {
+        // A later filter refused after an earlier one committed (a rate limit listed after
+        // `view_limit`, say): settle as for an answer without bytes, so nothing is spent.
+        let e = ProxyError::from(e);
+        let answer = Answer {
+            status: respond::status_and_code(&e).0,
+            headers: &NO_HEADERS,
+        };
+        let _ = chain.respond(&mut ctx, &answer).await;
+        return Err(e);
+    }
     // The request's headers go to the origin now; what the chain still needs to settle
     // the answer is kept, without them.
     let Ctx { grant, view, .. } = ctx;

@@ -1,6 +1,10 @@
 //! The embedded store: one redb file, written by one thread that groups every operation
 //! waiting in its queue into a single write transaction, committed with
-//! `Durability::Immediate` (fsync) before any of them is answered.
+//! `Durability::Immediate` (fsync) before any of them is answered. Reads do not queue
+//! behind the writer: each runs in a read transaction of its own on the blocking pool (redb
+//! readers see the last commit and never wait for a writer). The writer's queue is
+//! bounded: past [`QUEUE`] waiting writes, a write fails at once with `Busy` (503 to the
+//! client) rather than letting memory and latency grow without end.
 //!
 //! One writer makes "count unless the limit is reached" atomic without locks: operations
 //! on the same token are applied one after the other inside the transaction. Grouping makes
@@ -16,7 +20,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 use tracing::error;
 
@@ -35,36 +39,29 @@ const LAST_ACCESS: TableDefinition<&str, u64> = TableDefinition::new("last_acces
 
 /// Most operations committed together.
 const MAX_BATCH: usize = 4096;
+/// Most writes waiting for the writer.
+pub const QUEUE: usize = 16_384;
 
 enum Op {
     Count { tid: String, limit: u64 },
     Uncount { tid: String },
-    Views { tid: String },
     Revoke { r: Revocation },
     PutTokens { recs: Vec<TokenRecord> },
-    GetToken { tid: String },
-    Snapshot,
     PutLink { link: Link },
-    GetLink { code: String },
     DeleteLink { code: String, at: u64 },
-    LastAccess { key: String },
 }
 
 enum Outcome {
     Count(CountOutcome),
-    Number(u64),
     Unit,
-    Token(Option<TokenRecord>),
-    Snapshot(Snapshot),
-    Link(Option<Link>),
     Flag(bool),
-    Time(Option<u64>),
 }
 
 type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
 
 pub struct Embedded {
-    tx: mpsc::Sender<(Op, Reply)>,
+    db: Arc<Database>,
+    tx: mpsc::SyncSender<(Op, Reply)>,
 }
 
 fn db<E: Into<redb::Error>>(e: E) -> StoreError {
@@ -93,25 +90,44 @@ impl Embedded {
                 .map_err(|e| open_err(e.into()))?;
         }
         txn.commit().map_err(|e| open_err(e.into()))?;
-        let (tx, rx) = mpsc::channel();
+        let db = Arc::new(database);
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let writer_db = db.clone();
         std::thread::Builder::new()
             .name("tollgate-store".into())
-            .spawn(move || writer(database, rx, metrics))
+            .spawn(move || writer(&writer_db, rx, metrics))
             .map_err(|e| open_err(e.into()))?;
-        Ok(Embedded { tx })
+        Ok(Embedded { db, tx })
     }
 
     fn call(&self, op: Op) -> StoreFuture<'_, Outcome> {
         let (reply, rx) = oneshot::channel();
-        let sent = self.tx.send((op, reply));
+        let sent = self.tx.try_send((op, reply));
         Box::pin(async move {
-            sent.map_err(|_| StoreError::Closed)?;
+            match sent {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(_)) => return Err(StoreError::Busy),
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+            }
             rx.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    /// Runs `f` in a read transaction on the blocking pool.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let database = self.db.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&database.begin_read().map_err(db)?))
+                .await
+                .map_err(|_| StoreError::Closed)?
         })
     }
 }
 
-fn writer(database: Database, rx: mpsc::Receiver<(Op, Reply)>, metrics: Arc<Metrics>) {
+fn writer(database: &Database, rx: mpsc::Receiver<(Op, Reply)>, metrics: Arc<Metrics>) {
     let mut batch: Vec<(Op, Reply)> = Vec::with_capacity(64);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -122,7 +138,7 @@ fn writer(database: Database, rx: mpsc::Receiver<(Op, Reply)>, metrics: Arc<Metr
             }
         }
         let started = Instant::now();
-        let result = apply(&database, &batch);
+        let result = apply(database, &batch);
         metrics.store_commit(started.elapsed(), batch.len());
         match result {
             Ok(outcomes) => {
@@ -180,13 +196,6 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
                     }
                     Outcome::Unit
                 }
-                Op::Views { tid } => Outcome::Number(
-                    views
-                        .get(tid.as_str())
-                        .map_err(db)?
-                        .map(|v| v.value())
-                        .unwrap_or(0),
-                ),
                 Op::Revoke { r } => {
                     let key = serde_json::to_string(r).map_err(StoreError::Decode)?;
                     let now = crate::clock::now_unix();
@@ -204,21 +213,11 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
                     }
                     Outcome::Unit
                 }
-                Op::GetToken { tid } => {
-                    let rec = match tokens.get(tid.as_str()).map_err(db)? {
-                        None => None,
-                        Some(v) => {
-                            Some(serde_json::from_str(v.value()).map_err(StoreError::Decode)?)
-                        }
-                    };
-                    Outcome::Token(rec)
-                }
                 Op::PutLink { link } => {
                     let v = serde_json::to_string(link).map_err(StoreError::Decode)?;
                     links.insert(link.code.as_str(), v.as_str()).map_err(db)?;
                     Outcome::Unit
                 }
-                Op::GetLink { code } => Outcome::Link(get_link(&links, code)?),
                 Op::DeleteLink { code, at } => match get_link(&links, code)? {
                     Some(mut l) if l.deleted_at.is_none() => {
                         l.deleted_at = Some(*at);
@@ -228,22 +227,6 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
                     }
                     _ => Outcome::Flag(false),
                 },
-                Op::LastAccess { key } => {
-                    Outcome::Time(access.get(key.as_str()).map_err(db)?.map(|v| v.value()))
-                }
-                Op::Snapshot => {
-                    let mut snap = Snapshot::default();
-                    for item in revs.iter().map_err(db)? {
-                        let (k, _) = item.map_err(db)?;
-                        snap.revocations
-                            .push(serde_json::from_str(k.value()).map_err(StoreError::Decode)?);
-                    }
-                    for item in views.iter().map_err(db)? {
-                        let (k, v) = item.map_err(db)?;
-                        snap.views.push((k.value().to_owned(), v.value()));
-                    }
-                    Outcome::Snapshot(snap)
-                }
             };
             out.push(o);
         }
@@ -252,7 +235,10 @@ fn apply(database: &Database, batch: &[(Op, Reply)]) -> Result<Vec<Outcome>, Sto
     Ok(out)
 }
 
-fn get_link(links: &redb::Table<&str, &str>, code: &str) -> Result<Option<Link>, StoreError> {
+fn get_link(
+    links: &impl ReadableTable<&'static str, &'static str>,
+    code: &str,
+) -> Result<Option<Link>, StoreError> {
     match links.get(code).map_err(db)? {
         None => Ok(None),
         Some(v) => serde_json::from_str(v.value())
@@ -287,14 +273,14 @@ impl Store for Embedded {
     }
 
     fn views(&self, tid: &str) -> StoreFuture<'_, u64> {
-        let f = self.call(Op::Views {
-            tid: tid.to_owned(),
-        });
-        Box::pin(async move {
-            match f.await? {
-                Outcome::Number(n) => Ok(n),
-                _ => unexpected(),
-            }
+        let tid = tid.to_owned();
+        self.read(move |txn| {
+            let views = txn.open_table(VIEWS).map_err(db)?;
+            Ok(views
+                .get(tid.as_str())
+                .map_err(db)?
+                .map(|v| v.value())
+                .unwrap_or(0))
         })
     }
 
@@ -309,13 +295,14 @@ impl Store for Embedded {
     }
 
     fn token(&self, tid: &str) -> StoreFuture<'_, Option<TokenRecord>> {
-        let f = self.call(Op::GetToken {
-            tid: tid.to_owned(),
-        });
-        Box::pin(async move {
-            match f.await? {
-                Outcome::Token(t) => Ok(t),
-                _ => unexpected(),
+        let tid = tid.to_owned();
+        self.read(move |txn| {
+            let tokens = txn.open_table(TOKENS).map_err(db)?;
+            match tokens.get(tid.as_str()).map_err(db)? {
+                None => Ok(None),
+                Some(v) => serde_json::from_str(v.value())
+                    .map(Some)
+                    .map_err(StoreError::Decode),
             }
         })
     }
@@ -326,15 +313,8 @@ impl Store for Embedded {
     }
 
     fn link(&self, code: &str) -> StoreFuture<'_, Option<Link>> {
-        let f = self.call(Op::GetLink {
-            code: code.to_owned(),
-        });
-        Box::pin(async move {
-            match f.await? {
-                Outcome::Link(l) => Ok(l),
-                _ => unexpected(),
-            }
-        })
+        let code = code.to_owned();
+        self.read(move |txn| get_link(&txn.open_table(LINKS).map_err(db)?, &code))
     }
 
     fn delete_link(&self, code: &str, at: u64) -> StoreFuture<'_, bool> {
@@ -351,24 +331,28 @@ impl Store for Embedded {
     }
 
     fn last_access(&self, key: &str) -> StoreFuture<'_, Option<u64>> {
-        let f = self.call(Op::LastAccess {
-            key: key.to_owned(),
-        });
-        Box::pin(async move {
-            match f.await? {
-                Outcome::Time(t) => Ok(t),
-                _ => unexpected(),
-            }
+        let key = key.to_owned();
+        self.read(move |txn| {
+            let access = txn.open_table(LAST_ACCESS).map_err(db)?;
+            Ok(access.get(key.as_str()).map_err(db)?.map(|v| v.value()))
         })
     }
 
     fn snapshot(&self) -> StoreFuture<'_, Snapshot> {
-        let f = self.call(Op::Snapshot);
-        Box::pin(async move {
-            match f.await? {
-                Outcome::Snapshot(s) => Ok(s),
-                _ => unexpected(),
+        self.read(|txn| {
+            let revs = txn.open_table(REVOCATIONS).map_err(db)?;
+            let views = txn.open_table(VIEWS).map_err(db)?;
+            let mut snap = Snapshot::default();
+            for item in revs.iter().map_err(db)? {
+                let (k, _) = item.map_err(db)?;
+                snap.revocations
+                    .push(serde_json::from_str(k.value()).map_err(StoreError::Decode)?);
             }
+            for item in views.iter().map_err(db)? {
+                let (k, v) = item.map_err(db)?;
+                snap.views.push((k.value().to_owned(), v.value()));
+            }
+            Ok(snap)
         })
     }
 }

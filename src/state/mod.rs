@@ -126,6 +126,8 @@ pub enum StoreError {
     Decode(#[source] serde_json::Error),
     #[error("the state store is not running")]
     Closed,
+    #[error("the state store has too many writes waiting")]
+    Busy,
     #[error("state backend `{0}` is not implemented in this version")]
     Unsupported(&'static str),
 }
@@ -340,13 +342,21 @@ impl State {
     }
 
     /// True when the last counted view of `key` was for `path` from `ip` within `grace`,
-    /// and its continuations have not yet carried a whole copy of the file.
-    pub fn may_continue(&self, key: &str, ip: IpAddr, path: &str, grace: Duration) -> bool {
+    /// and, when the request wants `bytes`, its continuations have not yet carried a whole
+    /// copy of the file.
+    pub fn may_continue(
+        &self,
+        key: &str,
+        ip: IpAddr,
+        path: &str,
+        grace: Duration,
+        bytes: bool,
+    ) -> bool {
         self.views.get(key).is_some_and(|v| {
             v.ip == ip
                 && &*v.path == path
                 && v.at.elapsed() <= grace
-                && v.size.is_none_or(|size| v.continued < size)
+                && (!bytes || v.size.is_none_or(|size| v.continued < size))
         })
     }
 

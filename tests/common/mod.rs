@@ -81,6 +81,7 @@ pub struct GatewayBuilder {
     server_extra: Vec<String>,
     keys: Vec<String>,
     env: Vec<(String, String)>,
+    public_url: Option<String>,
 }
 
 impl GatewayBuilder {
@@ -92,7 +93,15 @@ impl GatewayBuilder {
             server_extra: vec![],
             keys: vec![format!("[[keys]]\nid = \"k1\"\nsecret = \"{KEY_B64}\"\n")],
             env: vec![],
+            public_url: None,
         }
+    }
+
+    /// Another `public_url` than the listener's scheme on port 1, e.g. an https URL for a
+    /// plain listener behind a TLS-terminating load balancer.
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_owned());
+        self
     }
 
     pub fn tls(mut self) -> Self {
@@ -145,9 +154,11 @@ impl GatewayBuilder {
 
     pub fn toml(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        let mut s = format!(
-            "public_url = \"{scheme}://127.0.0.1:1\"\n[server]\nlisten = \"127.0.0.1:0\"\n"
-        );
+        let public = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://127.0.0.1:1"));
+        let mut s = format!("public_url = \"{public}\"\n[server]\nlisten = \"127.0.0.1:0\"\n");
         if self.tls {
             let c = repo().join("certs");
             s += &format!(
@@ -255,21 +266,14 @@ impl Gateway {
                 admin = Some(a);
             }
         }
-        let env_backup: Vec<_> = env
-            .iter()
-            .map(|(k, _)| (k.clone(), std::env::var(k).ok()))
-            .collect();
-        // Config::load resolves env: secrets; mirror the child's environment for minting.
+        // The config resolves `env:` secrets from the child's environment: put the same
+        // values in the text this process parses for minting (no change to its own
+        // environment, which other tests' threads read).
+        let mut text = std::fs::read_to_string(&config_path).unwrap();
         for (k, v) in &env {
-            unsafe { std::env::set_var(k, v) };
+            text = text.replace(&format!("\"env:{k}\""), &format!("\"{v}\""));
         }
-        let config = Config::load(&config_path).unwrap();
-        for (k, v) in env_backup {
-            match v {
-                Some(v) => unsafe { std::env::set_var(&k, v) },
-                None => unsafe { std::env::remove_var(&k) },
-            }
-        }
+        let config = Config::parse(&text).unwrap();
         Gateway {
             dir,
             config_path,
@@ -390,6 +394,11 @@ impl Gateway {
             .strip_prefix(&self.config.public_url)
             .unwrap()
             .to_owned()
+    }
+
+    /// The config the gateway was started with, as this process parsed it.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     pub fn sign(&self, req: &MintRequest) -> String {
