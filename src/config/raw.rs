@@ -1,11 +1,10 @@
-//! The serde mirror of the TOML file. Every table denies unknown fields, so a typo is an error
-//! with its TOML path instead of a silently ignored setting. Nothing here is validated beyond
-//! its TOML type: that is `validate.rs`'s job.
+//! The serde mirror of the TOML file. Nothing here is validated beyond its TOML type: that is
+//! `validate.rs`'s job. Unknown keys are not denied here, since `deny_unknown_fields` stops at
+//! the first one: `validate.rs` collects every one of them, with its TOML path, as an error.
 
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub public_url: String,
     pub server: RawServer,
@@ -22,7 +21,6 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: String,
     pub tls: Option<RawTls>,
@@ -37,20 +35,17 @@ pub struct RawServer {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawTls {
     pub cert: String,
     pub key: String,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: String,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawState {
     pub backend: String,
     pub path: Option<String>,
@@ -58,7 +53,6 @@ pub struct RawState {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawKey {
     pub id: String,
     pub secret: String,
@@ -68,7 +62,6 @@ pub struct RawKey {
 /// One flat table for every origin kind, so that a key given to the wrong kind can be named
 /// precisely ("`root` is not used by kind http") instead of failing as an unknown variant.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawOrigin {
     pub name: String,
     pub kind: String,
@@ -86,7 +79,6 @@ pub struct RawOrigin {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub prefix: String,
     pub origin: String,
@@ -98,7 +90,6 @@ pub struct RawRoute {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     pub id: String,
     pub kind: String,

@@ -49,12 +49,22 @@ impl Check {
 pub(super) fn parse(text: &str) -> Result<Config, Problems> {
     let de =
         toml::Deserializer::parse(text).map_err(|e| Problems(vec![toml_problem("", &e, text)]))?;
-    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        Problems(vec![toml_problem(&path, e.inner(), text)])
-    })?;
+    // Unknown keys are collected, not denied, so that all of them are listed together with the
+    // semantic problems that `build` finds; any one of them still refuses the config.
     let mut c = Check::default();
+    let mut unknown = |p: serde_ignored::Path| c.err(ignored_path(&p), "unknown key");
+    let raw: Result<RawConfig, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut unknown));
+    // A type error stops deserialization: report it with the unknown keys seen before it.
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(e) => {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            c.problems.push(toml_problem(&path, e.inner(), text));
+            return Err(Problems(c.problems));
+        }
+    };
     let config = build(&mut c, raw);
     match config {
         Some(cfg) if c.problems.is_empty() => Ok(cfg),
@@ -71,6 +81,24 @@ fn toml_problem(path: &str, e: &toml::de::Error, text: &str) -> Problem {
     Problem {
         path: path.to_owned(),
         message,
+    }
+}
+
+/// In serde_path_to_error's style (`routes[1].filtres`), so that unknown keys and type errors
+/// read alike; serde_ignored's own `Display` would give `routes.1.filtres`.
+fn ignored_path(p: &serde_ignored::Path) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        Path::Map { parent, key } => match ignored_path(parent) {
+            parent if parent.is_empty() => key.clone(),
+            parent => format!("{parent}.{key}"),
+        },
+        // `Option` and newtype wrappers have no TOML key of their own.
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_path(parent),
     }
 }
 
@@ -681,6 +709,52 @@ filters = ["signature", "teleport"]
     fn wrong_type_names_its_path() {
         let text = base("strip_prefix = \"yes\"");
         assert_eq!(paths(&text), vec!["routes[0].strip_prefix"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_semantic_problems_are_reported_together() {
+        let text = base(
+            r#"
+[[routes]]
+prefix = "/other/"
+origin = "missing"
+filtres = ["signature"]
+"#,
+        )
+        .replace("[server]", "[server]\nlistne = \"127.0.0.1:1\"")
+        .replace("root = \".\"", "root = \".\"\nrooot = \"/\"");
+        let problems = Config::parse(&text).unwrap_err().0;
+        let mut got: Vec<_> = problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.message.as_str()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("origins[0].rooot", "unknown key"),
+                ("routes[1].filtres", "unknown key"),
+                (
+                    "routes[1].origin",
+                    "no origin named `missing` in [[origins]]"
+                ),
+                ("server.listne", "unknown key"),
+            ]
+        );
+    }
+
+    #[test]
+    fn type_error_is_reported_with_the_unknown_keys_before_it() {
+        let text = base("strip_prefix = \"yes\"").replace("[admin]", "[admin]\nlisten_at = 1");
+        let problems = Config::parse(&text).unwrap_err().0;
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[0].path, "admin.listen_at");
+        assert_eq!(problems[1].path, "routes[0].strip_prefix");
+        assert!(
+            problems[1].message.contains("expected a boolean"),
+            "{}",
+            problems[1].message
+        );
     }
 
     #[test]
