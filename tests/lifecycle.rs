@@ -160,6 +160,7 @@ listen = "nowhere"
 clock_skew = "5 minutes"
 [admin]
 listen = "127.0.0.1:9090"
+lisen = "typo"
 [[keys]]
 id = "k1"
 secret = "env:TOLLGATE_TEST_SURELY_UNSET"
@@ -179,6 +180,8 @@ filters = ["signature", "magic"]
 prefix = "/x/"
 origin = "ghost"
 max_ttl = "1y"
+filtres = ["signature"]
+view_grace = "2h"
 "#,
     )
     .unwrap();
@@ -196,6 +199,10 @@ max_ttl = "1y"
         "routes[0].filters[1]:",
         "routes[1].origin:",
         "routes[1].max_ttl:",
+        // Unknown keys, in the same run as every other problem.
+        "admin.lisen:",
+        "routes[1].filtres:",
+        "routes[1].view_grace:",
     ] {
         assert!(err.contains(path), "missing {path} in:\n{err}");
     }

@@ -219,7 +219,11 @@ impl Gateway {
         env: &[(String, String)],
     ) -> Gateway {
         let env = env.to_vec();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        // TOLLGATE_TEST_BIN runs the suite against another build (say, the last release,
+        // to show that an attack test fails there).
+        let bin = std::env::var_os("TOLLGATE_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_tollgate").into());
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--config")
             .arg(&config_path)
