@@ -53,6 +53,8 @@ pub struct Metrics {
     pub connections_open: AtomicI64,
     pub connections_total: AtomicU64,
     pub tls_handshake_failures: AtomicU64,
+    /// Connections closed by the gateway, by reason (see [`CLOSE_REASONS`]).
+    closed: [AtomicU64; 4],
     /// Requests whose response body is still being sent.
     pub in_flight: AtomicI64,
     /// Responses by status class: index 1 = 1xx ... 5 = 5xx.
@@ -95,7 +97,22 @@ impl Drop for OpenConnection {
     }
 }
 
+/// Why the gateway closes a connection: a deadline of `server::guard`, or the per-address cap.
+pub const CLOSE_REASONS: [&str; 4] = [
+    "header_read_timeout",
+    "idle_timeout",
+    "send_timeout",
+    "max_connections_per_ip",
+];
+
 impl Metrics {
+    /// Counts a connection the gateway closed for `reason` (one of [`CLOSE_REASONS`]).
+    pub fn conn_closed(&self, reason: &str) {
+        if let Some(i) = CLOSE_REASONS.iter().position(|r| *r == reason) {
+            self.closed[i].fetch_add(1, Relaxed);
+        }
+    }
+
     pub fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Relaxed);
         InFlight(self.clone())
@@ -161,6 +178,17 @@ impl Metrics {
             "TLS handshakes that failed or timed out.",
             self.tls_handshake_failures.load(Relaxed),
         );
+        let _ = writeln!(
+            s,
+            "# HELP tollgate_connections_closed_total Connections the gateway closed, by reason.\n# TYPE tollgate_connections_closed_total counter"
+        );
+        for (reason, c) in CLOSE_REASONS.iter().zip(&self.closed) {
+            let _ = writeln!(
+                s,
+                "tollgate_connections_closed_total{{reason=\"{reason}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
         gauge(
             &mut s,
             "tollgate_requests_in_flight",

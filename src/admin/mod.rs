@@ -16,8 +16,6 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::runtime::Shared;
 
@@ -49,18 +47,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Serves until `stop` fires (after the data plane has drained).
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: oneshot::Receiver<()>) {
-    let app = router(shared);
-    let res = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = stop.await;
-        })
-        .await;
-    if let Err(e) = res {
-        tracing::error!(error = %e, "admin listener failed");
-    }
-}
-
 async fn not_found() -> envelope::ApiError {
     envelope::ApiError::NotFound("no such endpoint".into())
 }

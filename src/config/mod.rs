@@ -76,6 +76,13 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub tls_handshake_timeout: Duration,
     pub drain_timeout: Duration,
+    /// A keep-alive or HTTP/2 connection with nothing in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// A response that makes no progress (the client reads none of it) for this long
+    /// closes its connection.
+    pub send_timeout: Duration,
+    /// Open connections allowed from one client address; `None` for no cap.
+    pub max_connections_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +94,8 @@ pub struct TlsFiles {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// Open connections the admin listener takes at once.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,9 @@ pub struct RawServer {
     pub max_header_bytes: Option<u32>,
     pub tls_handshake_timeout: Option<String>,
     pub drain_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub send_timeout: Option<String>,
+    pub max_connections_per_ip: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +46,7 @@ pub struct RawTls {
 #[derive(Debug, Deserialize)]
 pub struct RawAdmin {
     pub listen: String,
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

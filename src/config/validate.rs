@@ -109,7 +109,17 @@ fn build(c: &mut Check, raw: RawConfig) -> Option<Config> {
         .admin
         .as_ref()
         .and_then(|a| c.addr("admin.listen", &a.listen))
-        .map(|listen| AdminConfig { listen });
+        .map(|listen| AdminConfig {
+            listen,
+            max_connections: raw
+                .admin
+                .as_ref()
+                .and_then(|a| a.max_connections)
+                .unwrap_or(256) as usize,
+        });
+    if raw.admin.as_ref().and_then(|a| a.max_connections) == Some(0) {
+        c.err("admin.max_connections", "must be greater than 0");
+    }
     let state = state(c, raw.state.as_ref());
     let keys = keys(c, &raw.keys);
     let origins = origins(c, &raw.origins);
@@ -204,6 +214,27 @@ fn server(c: &mut Check, s: &RawServer) -> Option<ServerConfig> {
         s.drain_timeout.as_ref(),
         Duration::from_secs(30),
     );
+    let idle_timeout = c.duration(
+        "server.idle_timeout",
+        s.idle_timeout.as_ref(),
+        Duration::from_secs(60),
+    );
+    let send_timeout = c.duration(
+        "server.send_timeout",
+        s.send_timeout.as_ref(),
+        Duration::from_secs(60),
+    );
+    for (key, d) in [
+        ("server.idle_timeout", idle_timeout),
+        ("server.send_timeout", send_timeout),
+    ] {
+        if d.is_zero() {
+            c.err(key, "must be greater than 0");
+        }
+    }
+    if s.max_connections_per_ip == Some(0) {
+        c.err("server.max_connections_per_ip", "must be greater than 0");
+    }
     // Everything above is checked even when `listen` is bad, so all problems are listed.
     let cfg = ServerConfig {
         listen: listen?,
@@ -215,6 +246,9 @@ fn server(c: &mut Check, s: &RawServer) -> Option<ServerConfig> {
         max_header_bytes,
         tls_handshake_timeout,
         drain_timeout,
+        idle_timeout,
+        send_timeout,
+        max_connections_per_ip: s.max_connections_per_ip.map(|n| n as usize),
     };
     if cfg.header_read_timeout.is_zero() {
         c.err("server.header_read_timeout", "must be greater than 0");

@@ -82,6 +82,7 @@ pub struct GatewayBuilder {
     keys: Vec<String>,
     env: Vec<(String, String)>,
     public_url: Option<String>,
+    admin_extra: Vec<String>,
 }
 
 impl GatewayBuilder {
@@ -94,7 +95,14 @@ impl GatewayBuilder {
             keys: vec![format!("[[keys]]\nid = \"k1\"\nsecret = \"{KEY_B64}\"\n")],
             env: vec![],
             public_url: None,
+            admin_extra: vec![],
         }
+    }
+
+    /// A line under `[admin]`, e.g. `max_connections = 2`.
+    pub fn admin(mut self, line: &str) -> Self {
+        self.admin_extra.push(line.to_owned());
+        self
     }
 
     /// Another `public_url` than the listener's scheme on port 1, e.g. an https URL for a
@@ -172,6 +180,10 @@ impl GatewayBuilder {
             s.push('\n');
         }
         s += "[admin]\nlisten = \"127.0.0.1:0\"\n";
+        for l in &self.admin_extra {
+            s += l;
+            s.push('\n');
+        }
         for k in &self.keys {
             s += k;
         }
