@@ -63,29 +63,44 @@ impl Runtime {
     pub fn build(config: Config, state: &Arc<State>) -> Result<Runtime, Problems> {
         let tls = Self::tls(&config)?;
         let keyring = Arc::new(Keyring::new(&config.keys));
-        let origins: Vec<Arc<dyn Origin>> = config
-            .origins
-            .iter()
-            .map(|o| -> Arc<dyn Origin> {
-                match &o.kind {
-                    OriginKind::Dir {
-                        root,
-                        blocking_pool,
-                    } => Arc::new(DirOrigin::new(root.clone(), *blocking_pool)),
-                    OriginKind::Http {
+        let mut origins: Vec<Arc<dyn Origin>> = Vec::with_capacity(config.origins.len());
+        for (i, o) in config.origins.iter().enumerate() {
+            origins.push(match &o.kind {
+                OriginKind::Dir {
+                    root,
+                    blocking_pool,
+                } => Arc::new(DirOrigin::new(root.clone(), *blocking_pool)),
+                OriginKind::Http {
+                    base,
+                    ca,
+                    connect_timeout,
+                    timeout,
+                    idle_timeout,
+                } => {
+                    let tls = match base.scheme_str() {
+                        Some("https") => {
+                            Some(crate::origin::http::client_tls(ca.as_deref()).map_err(|e| {
+                                Problems(vec![Problem {
+                                    path: format!(
+                                        "origins[{i}].{}",
+                                        if ca.is_some() { "ca" } else { "url" }
+                                    ),
+                                    message: e.to_string(),
+                                }])
+                            })?)
+                        }
+                        _ => None,
+                    };
+                    Arc::new(HttpOrigin::new(
                         base,
-                        connect_timeout,
-                        timeout,
-                        idle_timeout,
-                    } => Arc::new(HttpOrigin::new(
-                        base,
+                        tls,
                         *connect_timeout,
                         *timeout,
                         *idle_timeout,
-                    )),
+                    ))
                 }
-            })
-            .collect();
+            });
+        }
         let mut routes: Vec<Route> = config
             .routes
             .iter()

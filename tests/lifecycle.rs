@@ -171,7 +171,7 @@ root = "/definitely/not/here"
 [[origins]]
 name = "up"
 kind = "http"
-url = "https://example.com"
+url = "ftp://example.com"
 [[routes]]
 prefix = "/files"
 origin = "files"

@@ -126,8 +126,10 @@ pub enum OriginKind {
         blocking_pool: bool,
     },
     Http {
-        /// `http://host:port` plus an optional base path without a trailing slash.
+        /// `http(s)://host:port` plus an optional base path without a trailing slash.
         base: http::Uri,
+        /// For an https upstream: trust this CA (PEM) instead of the system's roots.
+        ca: Option<PathBuf>,
         connect_timeout: Duration,
         /// Time to the first byte of the response head.
         timeout: Duration,

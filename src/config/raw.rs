@@ -75,6 +75,7 @@ pub struct RawOrigin {
     pub connect_timeout: Option<String>,
     pub timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub ca: Option<String>,
     pub endpoint: Option<String>,
     pub bucket: Option<String>,
     pub region: Option<String>,

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::{RawApiKey, RawConfig, RawKey, RawOrigin, RawRoute, RawServer, RawState};
@@ -366,6 +366,7 @@ fn origins(c: &mut Check, origins: &[RawOrigin]) -> Vec<OriginConfig> {
             ("connect_timeout", o.connect_timeout.is_some()),
             ("timeout", o.timeout.is_some()),
             ("idle_timeout", o.idle_timeout.is_some()),
+            ("ca", o.ca.is_some()),
             ("endpoint", o.endpoint.is_some()),
             ("bucket", o.bucket.is_some()),
             ("region", o.region.is_some()),
@@ -374,7 +375,7 @@ fn origins(c: &mut Check, origins: &[RawOrigin]) -> Vec<OriginConfig> {
         ];
         let allowed: &[&str] = match o.kind.as_str() {
             "dir" => &["root", "blocking_pool"],
-            "http" => &["url", "connect_timeout", "timeout", "idle_timeout"],
+            "http" => &["url", "connect_timeout", "timeout", "idle_timeout", "ca"],
             "s3" => {
                 c.err(
                     at("kind"),
@@ -421,7 +422,7 @@ fn origins(c: &mut Check, origins: &[RawOrigin]) -> Vec<OriginConfig> {
             };
             let base = match url.parse::<http::Uri>() {
                 Ok(u)
-                    if u.scheme_str() == Some("http")
+                    if matches!(u.scheme_str(), Some("http" | "https"))
                         && u.authority().is_some()
                         && u.query().is_none() =>
                 {
@@ -434,13 +435,34 @@ fn origins(c: &mut Check, origins: &[RawOrigin]) -> Vec<OriginConfig> {
                 _ => {
                     c.err(
                         at("url"),
-                        format!("`{url}` must be an absolute http:// URL without a query (https origins are not supported yet)"),
+                        format!(
+                            "`{url}` must be an absolute http:// or https:// URL without a query"
+                        ),
                     );
                     continue;
                 }
             };
+            let ca = match o.ca.as_deref() {
+                None => None,
+                Some(_) if base.scheme_str() != Some("https") => {
+                    c.err(at("ca"), "is only used with an https:// url");
+                    None
+                }
+                Some(v) => match v.strip_prefix("file:") {
+                    Some(p) if Path::new(p).is_file() => Some(PathBuf::from(p)),
+                    Some(p) => {
+                        c.err(at("ca"), format!("`{p}` is not a readable file"));
+                        None
+                    }
+                    None => {
+                        c.err(at("ca"), "must be \"file:/path/to/ca.pem\"");
+                        None
+                    }
+                },
+            };
             OriginKind::Http {
                 base,
+                ca,
                 connect_timeout: c.duration(
                     &at("connect_timeout"),
                     o.connect_timeout.as_ref(),

@@ -1,4 +1,5 @@
-//! `http`: an upstream HTTP/1.1 server, through a pooled keep-alive client.
+//! `http`: an upstream HTTP/1.1 server, plain or over TLS (rustls, the system's roots or a
+//! private CA, SNI and host-name verification), through a pooled keep-alive client.
 //!
 //! Bodies stream both ways. Hop-by-hop headers (RFC 9110 §7.6.1) are dropped in both
 //! directions; the proxy has already taken the token out of the query and the headers and
@@ -7,18 +8,23 @@
 use std::error::Error as _;
 use std::time::Duration;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::CertificateDer;
 
 use super::{ExistsFuture, Origin, OriginError, OriginFuture, OriginRequest};
 use crate::body::Body;
 
 pub struct HttpOrigin {
-    client: Client<HttpConnector, Body>,
-    /// `http://host:port`
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// `http://host:port` or `https://host:port`
     authority: String,
     /// Base path without a trailing slash (may be empty).
     base_path: String,
@@ -26,9 +32,71 @@ pub struct HttpOrigin {
     idle_timeout: Duration,
 }
 
+/// Why an https upstream's trust roots could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read the CA file `{path}`: {source}")]
+    Ca {
+        path: String,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("the CA file `{0}` holds no usable certificate")]
+    NoCertificate(String),
+    #[error("the system's trust store has no usable certificate")]
+    NoSystemRoots,
+    #[error("the TLS client could not be configured: {0}")]
+    Rustls(#[source] rustls::Error),
+}
+
+/// The TLS client settings for https upstreams: the system's roots, or only `ca`'s.
+/// Certificates are verified against the URL's host name, which is also sent as SNI.
+pub fn client_tls(ca: Option<&Path>) -> Result<rustls::ClientConfig, TlsSetupError> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let shown = path.display().to_string();
+            for cert in CertificateDer::pem_file_iter(path).map_err(|source| TlsSetupError::Ca {
+                path: shown.clone(),
+                source,
+            })? {
+                let cert = cert.map_err(|source| TlsSetupError::Ca {
+                    path: shown.clone(),
+                    source,
+                })?;
+                // A certificate that is no CA is skipped; none at all is refused below.
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err(TlsSetupError::NoCertificate(shown));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                tracing::warn!(error = %e, "skipping part of the system trust store");
+            }
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(TlsSetupError::NoSystemRoots);
+            }
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(TlsSetupError::Rustls)?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
 impl HttpOrigin {
+    /// `tls` is needed (and used) only for an https `base`.
     pub fn new(
         base: &Uri,
+        tls: Option<rustls::ClientConfig>,
         connect_timeout: Duration,
         timeout: Duration,
         idle_timeout: Duration,
@@ -36,7 +104,29 @@ impl HttpOrigin {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(connect_timeout));
         conn.set_nodelay(true);
-        conn.enforce_http(true);
+        conn.enforce_http(false);
+        let https = match tls {
+            Some(cfg) => HttpsConnectorBuilder::new()
+                .with_tls_config(cfg)
+                .https_only()
+                .enable_http1()
+                .wrap_connector(conn),
+            // A plain-http origin never speaks TLS: no roots to load, no https allowed.
+            None => HttpsConnectorBuilder::new()
+                .with_tls_config(
+                    rustls::ClientConfig::builder_with_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .with_safe_default_protocol_versions()
+                    // Fails only for a provider without TLS 1.2 and 1.3 suites; ring has both.
+                    .expect("ring supports the default TLS versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+                )
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(conn),
+        };
         let client = Client::builder(TokioExecutor::new())
             // Idle upstream connections are kept up to the concurrency a burst reached: capping
             // them at 64 (nginx's keepalive 64) cost 37% of throughput at 1000 client
@@ -46,9 +136,10 @@ impl HttpOrigin {
             .pool_max_idle_per_host(1024)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .build(conn);
+            .build(https);
         let authority = format!(
-            "http://{}",
+            "{}://{}",
+            base.scheme_str().unwrap_or("http"),
             base.authority().map(|a| a.as_str()).unwrap_or("")
         );
         HttpOrigin {

@@ -137,6 +137,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// An `[[origins]]` table written out in full.
+    pub fn origin_toml(mut self, toml: &str) -> Self {
+        self.origins.push(format!("[[origins]]\n{toml}\n"));
+        self
+    }
+
     /// `filters` as TOML, e.g. `["signature"]`.
     pub fn route(mut self, prefix: &str, origin: &str, filters: &str, extra: &str) -> Self {
         self.routes.push(format!(
