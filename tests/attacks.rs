@@ -504,19 +504,24 @@ async fn no_header_carries_a_token_upstream() {
 // ---------------------------------------------------------------------------------------
 // The data-plane rate limit, a filter added through the one chain
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limit_counts_per_client_ip_and_per_token() {
-    let files = files();
-    let gw = GatewayBuilder::new()
+/// A gateway behind a trusted proxy (so tests choose the client address) with a rate limit.
+fn rate_limited(files: &Files, filters: &str, rate: &str) -> Gateway {
+    GatewayBuilder::new()
         .server(r#"trusted_proxies = ["127.0.0.1/32"]"#)
         .dir_origin("files", &files.root)
         .route(
             "/files/",
             "files",
-            r#"["signature", "rate_limit"]"#,
-            r#"rate_limit = "3/m""#,
+            filters,
+            &format!("rate_limit = \"{rate}\""),
         )
-        .start();
+        .start()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_counts_per_client_ip_and_per_token() {
+    let files = files();
+    let gw = rate_limited(&files, r#"["signature", "rate_limit"]"#, "3/m");
     let c = gw.client();
     let a = gw.sign(&MintRequest::new("/files/a.bin"));
     let b = gw.sign(&MintRequest::new("/files/b.bin"));
@@ -615,16 +620,11 @@ async fn links_and_tokens_with_the_same_limits_behave_the_same() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_refused_by_a_later_filter_spends_no_view() {
     let files = files();
-    let gw = GatewayBuilder::new()
-        .server(r#"trusted_proxies = ["127.0.0.1/32"]"#)
-        .dir_origin("files", &files.root)
-        .route(
-            "/files/",
-            "files",
-            r#"["signature", "view_limit", "rate_limit"]"#,
-            r#"rate_limit = "2/m""#,
-        )
-        .start();
+    let gw = rate_limited(
+        &files,
+        r#"["signature", "view_limit", "rate_limit"]"#,
+        "2/m",
+    );
     let c = gw.client();
     let from = [("x-forwarded-for", "192.0.2.9")];
     for _ in 0..2 {

@@ -541,3 +541,135 @@ impl State {
         self.store.last_access(key).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The embedded store, with `link` reads that can be held back to race a delete.
+    struct SlowReads {
+        inner: embedded::Embedded,
+        hold: AtomicBool,
+        released: tokio::sync::Notify,
+        reading: tokio::sync::Notify,
+    }
+
+    impl Store for SlowReads {
+        fn count_view(&self, tid: &str, limit: u64) -> StoreFuture<'_, CountOutcome> {
+            self.inner.count_view(tid, limit)
+        }
+        fn uncount_view(&self, tid: &str) -> StoreFuture<'_, ()> {
+            self.inner.uncount_view(tid)
+        }
+        fn views(&self, tid: &str) -> StoreFuture<'_, u64> {
+            self.inner.views(tid)
+        }
+        fn revoke(&self, r: Revocation) -> StoreFuture<'_, ()> {
+            self.inner.revoke(r)
+        }
+        fn put_tokens(&self, recs: Vec<TokenRecord>) -> StoreFuture<'_, ()> {
+            self.inner.put_tokens(recs)
+        }
+        fn token(&self, tid: &str) -> StoreFuture<'_, Option<TokenRecord>> {
+            self.inner.token(tid)
+        }
+        fn snapshot(&self) -> StoreFuture<'_, Snapshot> {
+            self.inner.snapshot()
+        }
+        fn put_link(&self, link: Link) -> StoreFuture<'_, ()> {
+            self.inner.put_link(link)
+        }
+        fn link(&self, code: &str) -> StoreFuture<'_, Option<Link>> {
+            let read = self.inner.link(code);
+            Box::pin(async move {
+                // Read the record now (before the delete), answer only once released.
+                let found = read.await;
+                if self.hold.swap(false, Ordering::SeqCst) {
+                    self.reading.notify_one();
+                    self.released.notified().await;
+                }
+                found
+            })
+        }
+        fn delete_link(&self, code: &str, at: u64) -> StoreFuture<'_, bool> {
+            self.inner.delete_link(code, at)
+        }
+        fn last_access(&self, key: &str) -> StoreFuture<'_, Option<u64>> {
+            self.inner.last_access(key)
+        }
+    }
+
+    fn link(code: &str) -> Link {
+        Link {
+            code: code.into(),
+            target: "/files/a.pdf".into(),
+            expires_at: None,
+            max_views: None,
+            password_hash: None,
+            created_at: 1,
+            created_by: "t".into(),
+            deleted_at: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_that_raced_a_delete_cannot_bring_the_link_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::default());
+        let store = Arc::new(SlowReads {
+            inner: embedded::Embedded::open(dir.path(), m.clone()).unwrap(),
+            hold: AtomicBool::new(false),
+            released: tokio::sync::Notify::new(),
+            reading: tokio::sync::Notify::new(),
+        });
+        store.put_link(link("AAAAAAAAAAAAAAAA")).await.unwrap();
+        // A fresh State: the link is not cached yet, so the next read goes to the store.
+        let state = State::with_store(store.clone(), m).await.unwrap();
+        store.hold.store(true, Ordering::SeqCst);
+        let reader = {
+            let state = state.clone();
+            tokio::spawn(async move { state.link("AAAAAAAAAAAAAAAA").await })
+        };
+        // The read has its (live) record in hand; the delete goes through meanwhile.
+        store.reading.notified().await;
+        assert!(state.delete_link("AAAAAAAAAAAAAAAA").await.unwrap());
+        store.released.notify_one();
+        let _ = reader.await.unwrap().unwrap();
+        let cached = state.link("AAAAAAAAAAAAAAAA").await.unwrap().unwrap();
+        assert!(cached.deleted_at.is_some(), "the stale read won");
+    }
+
+    #[tokio::test]
+    async fn unknown_codes_are_cached_and_caches_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(
+            &StateConfig::Embedded {
+                path: dir.path().to_owned(),
+            },
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .unwrap();
+        assert!(state.link("BBBBBBBBBBBBBBBB").await.unwrap().is_none());
+        assert!(matches!(
+            state.links.get("BBBBBBBBBBBBBBBB").as_deref(),
+            Some(CachedLink::Unknown(_))
+        ));
+        // Creating the link replaces the miss at once.
+        state.put_link(link("BBBBBBBBBBBBBBBB")).await.unwrap();
+        assert!(state.link("BBBBBBBBBBBBBBBB").await.unwrap().is_some());
+        // A full table takes no new keys but still updates the ones it has.
+        let map: DashMap<String, u64> = DashMap::new();
+        insert_bounded(&map, 2, "a", 1);
+        insert_bounded(&map, 2, "b", 1);
+        insert_bounded(&map, 2, "c", 1);
+        insert_bounded(&map, 2, "a", 2);
+        assert_eq!(map.len(), 2);
+        assert_eq!(*map.get("a").unwrap(), 2);
+        // Used-up marks and continuation records go once their grant has expired.
+        state.used_up.insert("t".into(), 100);
+        state.prune(101);
+        assert!(!state.is_used_up("t"));
+    }
+}
