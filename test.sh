@@ -30,6 +30,10 @@ target/py/bin/python -c 'import selenium' 2>/dev/null ||
 st_version=4.32.5
 target/py/bin/schemathesis --version 2>/dev/null | grep -qxF "schemathesis, version $st_version" ||
   target/py/bin/pip install -q --disable-pip-version-check "schemathesis==$st_version"
+# sslyze, pinned: tests/tls_scan.rs scans a real TLS gateway against Mozilla's "intermediate" profile.
+sslyze_version=6.3.1
+target/py/bin/sslyze --help 2>/dev/null | grep -qF "SSLyze version $sslyze_version" ||
+  target/py/bin/pip install -q --disable-pip-version-check "sslyze==$sslyze_version"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check
