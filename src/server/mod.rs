@@ -264,7 +264,8 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _permit = permit;
             let _ip_slot = ip_slot;
-            let _open = shared.metrics.connection_opened();
+            // The gauge is the data plane's (a scrape of /metrics must not count itself).
+            let _open = (plane == Plane::Data).then(|| shared.metrics.connection_opened());
             let watch = Watch::new();
             let tls = match plane {
                 Plane::Data => shared.runtime.load().tls.clone(),

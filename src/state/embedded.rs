@@ -15,14 +15,14 @@
 //! crash-safe copy-on-write B-trees (a `kill -9` leaves the last committed state), and
 //! actively maintained (sled, the other pure-Rust candidate, has been in beta for years).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
-use tracing::error;
+use tracing::{error, info};
 
 use super::{
     CountOutcome, Link, Revocation, Snapshot, Store, StoreError, StoreFuture, TokenRecord,
@@ -41,6 +41,8 @@ const LAST_ACCESS: TableDefinition<&str, u64> = TableDefinition::new("last_acces
 const MAX_BATCH: usize = 4096;
 /// Most writes waiting for the writer.
 pub const QUEUE: usize = 16_384;
+/// How often the writer tries to reopen a database closed after an I/O error.
+const REOPEN_EVERY: Duration = Duration::from_millis(500);
 
 enum Op {
     Count { tid: String, limit: u64 },
@@ -59,13 +61,40 @@ enum Outcome {
 
 type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
 
+/// The open database, shared by the writer and the readers. `None` while the writer
+/// reopens it after an I/O error.
+///
+/// Why it can be swapped: once any write fails (ENOSPC on a full disk, EIO), redb fails
+/// every later operation, reads included, with `PreviousIo` until the database is closed
+/// and opened again. With a fixed handle the store stayed down after the disk had room
+/// again, until the process was restarted (tests/faults.rs, disk full). The last commit
+/// that succeeded is intact on disk (redb commits by switching its header), so reopening
+/// loses nothing durable.
+type Slot = Arc<RwLock<Option<Arc<Database>>>>;
+
 pub struct Embedded {
-    db: Arc<Database>,
+    db: Slot,
     tx: mpsc::SyncSender<(Op, Reply)>,
 }
 
 fn db<E: Into<redb::Error>>(e: E) -> StoreError {
     StoreError::Db(e.into())
+}
+
+/// Opens (or creates) the database file, with every table created up front so readers
+/// never meet a missing one.
+fn create(file: &Path) -> Result<Database, redb::Error> {
+    let database = Database::create(file)?;
+    let txn = database.begin_write()?;
+    {
+        txn.open_table(VIEWS)?;
+        txn.open_table(REVOCATIONS)?;
+        txn.open_table(TOKENS)?;
+        txn.open_table(LINKS)?;
+        txn.open_table(LAST_ACCESS)?;
+    }
+    txn.commit()?;
+    Ok(database)
 }
 
 impl Embedded {
@@ -77,25 +106,14 @@ impl Embedded {
             source: e,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.into()))?;
-        let database = Database::create(&file).map_err(|e| open_err(e.into()))?;
-        // Create the tables up front so readers never meet a missing one.
-        let txn = database.begin_write().map_err(|e| open_err(e.into()))?;
-        {
-            txn.open_table(VIEWS).map_err(|e| open_err(e.into()))?;
-            txn.open_table(REVOCATIONS)
-                .map_err(|e| open_err(e.into()))?;
-            txn.open_table(TOKENS).map_err(|e| open_err(e.into()))?;
-            txn.open_table(LINKS).map_err(|e| open_err(e.into()))?;
-            txn.open_table(LAST_ACCESS)
-                .map_err(|e| open_err(e.into()))?;
-        }
-        txn.commit().map_err(|e| open_err(e.into()))?;
-        let db = Arc::new(database);
+        let database = create(&file).map_err(open_err)?;
+        let db: Slot = Arc::new(RwLock::new(Some(Arc::new(database))));
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let writer_db = db.clone();
+        let writer_file = file.clone();
         std::thread::Builder::new()
             .name("tollgate-store".into())
-            .spawn(move || writer(&writer_db, rx, metrics))
+            .spawn(move || writer(writer_file, &writer_db, rx, metrics))
             .map_err(|e| open_err(e.into()))?;
         Ok(Embedded { db, tx })
     }
@@ -118,8 +136,9 @@ impl Embedded {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'_, T> {
-        let database = self.db.clone();
+        let database = current(&self.db);
         Box::pin(async move {
+            let database = database.ok_or(StoreError::Db(redb::Error::PreviousIo))?;
             tokio::task::spawn_blocking(move || f(&database.begin_read().map_err(db)?))
                 .await
                 .map_err(|_| StoreError::Closed)?
@@ -127,9 +146,44 @@ impl Embedded {
     }
 }
 
-fn writer(database: &Database, rx: mpsc::Receiver<(Op, Reply)>, metrics: Arc<Metrics>) {
+fn current(slot: &Slot) -> Option<Arc<Database>> {
+    slot.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// Errors after which redb answers `PreviousIo` to everything until reopened.
+fn needs_reopen(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Db(redb::Error::Io(_) | redb::Error::PreviousIo)
+    )
+}
+
+fn writer(file: PathBuf, slot: &Slot, rx: mpsc::Receiver<(Op, Reply)>, metrics: Arc<Metrics>) {
     let mut batch: Vec<(Op, Reply)> = Vec::with_capacity(64);
-    while let Ok(first) = rx.recv() {
+    let mut next_reopen = Instant::now();
+    loop {
+        // Closed after an I/O error: reopen, at most every REOPEN_EVERY, whether or not
+        // writes come in (reads need it too). Until then every operation fails (503).
+        if current(slot).is_none() && Instant::now() >= next_reopen {
+            next_reopen = Instant::now() + REOPEN_EVERY;
+            match create(&file) {
+                Ok(d) => {
+                    info!("state store reopened after an I/O error");
+                    *slot.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(d));
+                }
+                Err(e) => error!(error = %e, "state store still failing; cannot reopen"),
+            }
+        }
+        let first = if current(slot).is_some() {
+            rx.recv().map_err(|_| ())
+        } else {
+            match rx.recv_timeout(REOPEN_EVERY) {
+                Ok(op) => Ok(op),
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+            }
+        };
+        let Ok(first) = first else { return };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -138,8 +192,18 @@ fn writer(database: &Database, rx: mpsc::Receiver<(Op, Reply)>, metrics: Arc<Met
             }
         }
         let started = Instant::now();
-        let result = apply(database, &batch);
+        let result = match current(slot) {
+            Some(database) => apply(&database, &batch),
+            None => Err(StoreError::Db(redb::Error::PreviousIo)),
+        };
         metrics.store_commit(started.elapsed(), batch.len());
+        if let Err(e) = &result
+            && needs_reopen(e)
+        {
+            // Drop this handle. A read may still hold the old one for a moment: the reopen
+            // above then fails (`DatabaseAlreadyOpen`) and is tried again later.
+            slot.write().unwrap_or_else(PoisonError::into_inner).take();
+        }
         match result {
             Ok(outcomes) => {
                 for ((_, reply), out) in batch.drain(..).zip(outcomes) {
@@ -150,7 +214,7 @@ fn writer(database: &Database, rx: mpsc::Receiver<(Op, Reply)>, metrics: Arc<Met
                 error!(error = %e, ops = batch.len(), "state commit failed");
                 let msg = e.to_string();
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::Db(redb::Error::Corrupted(msg.clone()))));
+                    let _ = reply.send(Err(StoreError::CommitFailed(msg.clone())));
                 }
             }
         }

@@ -128,6 +128,9 @@ pub enum StoreError {
     Closed,
     #[error("the state store has too many writes waiting")]
     Busy,
+    /// The batch this operation rode on was not committed (the writer logged the cause).
+    #[error("the state commit failed: {0}")]
+    CommitFailed(String),
     #[error("state backend `{0}` is not implemented in this version")]
     Unsupported(&'static str),
 }
