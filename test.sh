@@ -40,6 +40,11 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 # --all-targets includes benches/micro.rs: criterion runs each benchmark once, unmeasured,
 # so the benchmarks keep compiling and working without a second (release) build.
+# Every fuzz target (fuzz/, cargo-fuzz on the stable toolchain) for a short fixed time: a
+# crash fails the run. FUZZ_SECONDS=0 skips them.
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+  FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-10} fuzz/run.sh
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --all-targets 2>&1 | tee "$log"
