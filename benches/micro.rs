@@ -209,11 +209,12 @@ fn admit_once(rt: &Runtime, parts: &http::request::Parts) -> Result<usize, &'sta
     let raw_path = parts.uri.path();
     let normal = path::normalize(raw_path).map_err(|_| "path refused")?;
     // Nothing here waits (no short link, no counted view): ready on first poll.
-    let cred = match credential::read(rt, &STATE, parts, &normal).now_or_never() {
-        Some(Ok(c)) => c,
-        Some(Err(_)) => return Err("refused"),
-        None => return Err("credential waited"),
-    };
+    let cred =
+        match credential::read(rt, &STATE, &parts.uri, &parts.headers, &normal).now_or_never() {
+            Some(Ok(c)) => c,
+            Some(Err(_)) => return Err("refused"),
+            None => return Err("credential waited"),
+        };
     let mut ctx = Ctx::new(
         &method,
         raw_path,

@@ -62,8 +62,9 @@ pub struct Grant {
     /// Views are counted even without a limit (links report their views).
     pub always_count: bool,
     pub password: PasswordRule,
-    /// The key views and continuations are counted under.
-    pub view_key: String,
+    /// The key views and continuations are counted under, when it is not `id` itself
+    /// (see [`Grant::view_key`]).
+    view_key: Option<String>,
     pub download_name: Option<String>,
     /// A link's target; `None` for tokens.
     pub target: Option<Target>,
@@ -73,7 +74,7 @@ impl Grant {
     /// The grant of a verified token.
     pub fn from_claims(c: Claims) -> Grant {
         Grant {
-            view_key: c.tid.clone(),
+            view_key: None,
             id: c.tid,
             key_id: Some(c.kid),
             binding: match c.scope {
@@ -114,7 +115,7 @@ impl Grant {
                 Some(h) => PasswordRule::Hash(Arc::from(h.as_str())),
                 None => PasswordRule::None,
             },
-            view_key: Link::view_key(&l.code),
+            view_key: Some(Link::view_key(&l.code)),
             download_name: None,
             target: Some(if l.is_external() {
                 Target::External(l.target.clone())
@@ -122,6 +123,12 @@ impl Grant {
                 Target::Path(l.target.clone())
             }),
         }
+    }
+
+    /// The key views and continuations are counted under: a token's id, a link's
+    /// `link:{code}`.
+    pub fn view_key(&self) -> &str {
+        self.view_key.as_deref().unwrap_or(&self.id)
     }
 
     /// A token, not a link: bound by the route's `max_ttl`.

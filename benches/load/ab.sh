@@ -16,7 +16,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 mkdir -p "$work/files"
 head -c 1024 /dev/urandom > "$work/files/1k.bin"
 key=$("$B" keygen)
-start() { # name bin -> url
+start() { # name bin: starts a gateway, writes its signed URL to $work/$name.url
   local name=$1 bin=$2 P A
   P=$(port); A=$(port)
   cat > "$work/$name.toml" <<TOML
@@ -40,12 +40,13 @@ prefix = "/files/"
 origin = "files"
 filters = ["signature"]
 TOML
-  TOLLGATE_LOG=warn "$bin" serve --config "$work/$name.toml" 2>"$work/$name.log" &
+  TOLLGATE_LOG=warn "$bin" serve --config "$work/$name.toml" >/dev/null 2>"$work/$name.log" &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$A/readyz" >/dev/null && break; sleep 0.05; done
-  "$bin" sign --config "$work/$name.toml" --path /files/1k.bin
+  "$bin" sign --config "$work/$name.toml" --path /files/1k.bin > "$work/$name.url"
 }
-ua=$(start a "$A"); ub=$(start b "$B")
+start a "$A"; start b "$B"
+ua=$(cat "$work/a.url"); ub=$(cat "$work/b.url")
 run() { wrk -t1 -c64 -d"${DURATION}s" --latency "$1" | awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'; }
 : > "$work/a.txt"; : > "$work/b.txt"
 for i in $(seq "$ROUNDS"); do

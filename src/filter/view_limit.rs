@@ -107,7 +107,7 @@ impl ViewLimit {
             && (ctx.method == Method::HEAD
                 || (ctx.method == Method::GET && single_range(ctx.headers)))
             && self.state.may_continue(
-                &g.view_key,
+                g.view_key(),
                 ctx.client_ip,
                 &ctx.path.decoded,
                 self.grace,
@@ -123,11 +123,11 @@ async fn count(
     ip: IpAddr,
     path: &str,
 ) -> Result<Option<ViewRecord>, Reject> {
-    if state.is_used_up(&g.view_key) {
+    if state.is_used_up(g.view_key()) {
         return Err(Reject::ViewLimitReached);
     }
     match state
-        .count_view(&g.view_key, g.view_limit(), ip, path, g.forget_after())
+        .count_view(g.view_key(), g.view_limit(), ip, path, g.forget_after())
         .await
     {
         Ok((CountOutcome::Counted(_), prev)) => Ok(prev),
@@ -148,7 +148,7 @@ impl Filter for ViewLimit {
         let Some(g) = &ctx.grant else {
             return Step::Reject(Reject::TokenMissing);
         };
-        if g.counts_views() && self.state.is_used_up(&g.view_key) && !self.may_continue(g, ctx) {
+        if g.counts_views() && self.state.is_used_up(g.view_key()) && !self.may_continue(g, ctx) {
             return Step::Reject(Reject::ViewLimitReached);
         }
         Step::Pass
@@ -182,14 +182,14 @@ impl Filter for ViewLimit {
             Pending::Nothing => Step::Pass,
             Pending::Counted(prev) if !serves => Step::Wait(Box::pin(async move {
                 let Some(g) = &ctx.grant else { return Ok(()) };
-                if let Err(e) = self.state.uncount_view(&g.view_key, prev).await {
+                if let Err(e) = self.state.uncount_view(g.view_key(), prev).await {
                     tracing::warn!(error = %e, "could not give back an unused view");
                 }
                 Ok(())
             })),
             Pending::Counted(_) => {
                 if let Some(size) = file_size(answer) {
-                    self.state.set_view_size(&g.view_key, size);
+                    self.state.set_view_size(g.view_key(), size);
                 }
                 Step::Pass
             }
@@ -198,7 +198,7 @@ impl Filter for ViewLimit {
                 let continues = answer.status == StatusCode::PARTIAL_CONTENT
                     && one_range(answer.headers).is_some_and(|(len, total)| {
                         self.state.take_continuation(
-                            &g.view_key,
+                            g.view_key(),
                             ctx.client_ip,
                             &ctx.path.decoded,
                             self.grace,
@@ -215,7 +215,7 @@ impl Filter for ViewLimit {
                     let Some(g) = &ctx.grant else { return Ok(()) };
                     count(&self.state, g, ctx.client_ip, &ctx.path.decoded).await?;
                     if let Some(size) = file_size(answer) {
-                        self.state.set_view_size(&g.view_key, size);
+                        self.state.set_view_size(g.view_key(), size);
                     }
                     Ok(())
                 }))

@@ -226,6 +226,11 @@ fn header(v: &str) -> HeaderValue {
 }
 
 impl Origin for DirOrigin {
+    /// Headers never leave the process: nothing to clean or add.
+    fn sends_headers(&self) -> bool {
+        false
+    }
+
     fn exists(&self, path: &str) -> ExistsFuture<'_> {
         let root = self.root.clone();
         let path = path.to_owned();

@@ -59,4 +59,11 @@ pub type ExistsFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, OriginError
 pub trait Origin: Send + Sync + 'static {
     fn serve(&self, req: OriginRequest) -> OriginFuture<'_>;
     fn exists(&self, path: &str) -> ExistsFuture<'_>;
+
+    /// The request's headers leave the process (an upstream server): the proxy then takes
+    /// out what only the gateway may see and sets the forwarding headers. A local origin
+    /// only reads `Range` and the conditionals, and is spared that work. Default: true.
+    fn sends_headers(&self) -> bool {
+        true
+    }
 }

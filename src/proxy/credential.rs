@@ -5,8 +5,7 @@
 
 use std::borrow::Cow;
 
-use http::HeaderMap;
-use http::request::Parts;
+use http::{HeaderMap, Uri};
 
 use super::respond::ProxyError;
 use crate::filter::{Chain, Reject};
@@ -16,40 +15,42 @@ use crate::runtime::{Route, Runtime};
 use crate::state::{Link, State};
 use crate::token::{self, Keyring};
 
-/// What a request's credential comes to.
-pub struct Credential<'r> {
+/// What a request's credential comes to. `'r` borrows the runtime, `'q` the request's
+/// URI and path (so a signed GET costs no copy of either).
+pub struct Credential<'r, 'q> {
     pub grant: Option<Grant>,
     /// The route that serves the request: `None` for an external short link.
     pub route: Option<&'r Route>,
     /// The chain that judges the grant.
     pub chain: &'r Chain,
     /// The decoded path served: the request's own, or a link's target.
-    pub target: Cow<'r, str>,
+    pub target: Cow<'q, str>,
     /// The query to forward to the origin: the request's, less the token.
     pub forward_query: String,
     /// The token as presented, so that no header carries it upstream.
-    pub token: Option<String>,
+    pub token: Option<Cow<'q, str>>,
     /// The token came in `Authorization`, so that header must not reach the origin.
     pub from_header: bool,
 }
 
 /// Reads the credential of a request for `path`. A route that does not run `signature`
 /// takes no credential: its query goes to the origin as it came.
-pub async fn read<'r>(
+pub async fn read<'r, 'q>(
     rt: &'r Runtime,
     state: &State,
-    parts: &Parts,
-    path: &NormalPath<'_>,
-) -> Result<Credential<'r>, ProxyError> {
+    uri: &'q Uri,
+    headers: &HeaderMap,
+    path: &'q NormalPath<'q>,
+) -> Result<Credential<'r, 'q>, ProxyError> {
     if let Some(code) = path.decoded.strip_prefix(Link::PREFIX) {
         return link(rt, state, code).await;
     }
     let route = rt.route_for(&path.decoded).ok_or(ProxyError::NoRoute)?;
-    let query = parts.uri.query();
+    let query = uri.query();
     if !route.chain.has("signature") {
         // A route that takes no credential judges no token, but one sent anyway (for
         // another path, say) still never reaches the origin.
-        let mut auth = parts.headers.get_all(http::header::AUTHORIZATION).iter();
+        let mut auth = headers.get_all(http::header::AUTHORIZATION).iter();
         let bearer = auth
             .next()
             .and_then(|v| v.to_str().ok())
@@ -57,7 +58,7 @@ pub async fn read<'r>(
         let (forward_query, token, from_header) = match token::find(query, bearer) {
             Ok(found) => (
                 found.rest.into_owned(),
-                found.token.map(str::to_owned),
+                found.token.map(|t| Cow::Owned(t.to_owned())),
                 found.from_header,
             ),
             Err(_) => (String::new(), None, false),
@@ -66,20 +67,26 @@ pub async fn read<'r>(
             grant: None,
             route: Some(route),
             chain: &route.chain,
-            target: Cow::Owned(path.decoded.clone().into_owned()),
+            target: Cow::Borrowed(&path.decoded),
             forward_query,
             token,
             from_header,
         });
     }
-    let t = token(&rt.keyring, query, &parts.headers)?;
+    let t = token(&rt.keyring, query, headers)?;
+    // A token from the query is borrowed from it; one from a header is copied, as the
+    // headers go to the origin.
+    let presented = match (t.token_span, query) {
+        (Some((a, b)), Some(q)) => q.get(a..b).map(Cow::Borrowed),
+        _ => t.token.map(Cow::Owned),
+    };
     Ok(Credential {
         grant: t.grant,
         route: Some(route),
         chain: &route.chain,
-        target: Cow::Owned(path.decoded.clone().into_owned()),
+        target: Cow::Borrowed(&path.decoded),
         forward_query: t.forward_query,
-        token: t.token,
+        token: presented,
         from_header: t.from_header,
     })
 }
@@ -89,7 +96,10 @@ pub struct TokenCredential {
     /// `None` when the request carries no token.
     pub grant: Option<Grant>,
     pub forward_query: String,
+    /// The token as presented, when it came in a header.
     pub token: Option<String>,
+    /// Where the token lies in the query, when it came in the query.
+    pub token_span: Option<(usize, usize)>,
     pub from_header: bool,
 }
 
@@ -117,19 +127,32 @@ pub fn token(
             Some(Grant::from_claims(keyring.verify(&enc, &found.rest)?))
         }
     };
+    let (token, token_span) = match (found.token, found.from_header, query) {
+        (Some(t), false, Some(q)) => {
+            // `t` is a slice of `q`: its offsets say where, without a copy (checked, and
+            // copied after all should it ever not be).
+            let start = (t.as_ptr() as usize).wrapping_sub(q.as_ptr() as usize);
+            match q.get(start..start.saturating_add(t.len())) {
+                Some(same) if same.as_ptr() == t.as_ptr() => (None, Some((start, start + t.len()))),
+                _ => (Some(t.to_owned()), None),
+            }
+        }
+        (t, _, _) => (t.map(str::to_owned), None),
+    };
     Ok(TokenCredential {
         grant,
         forward_query: found.rest.into_owned(),
-        token: found.token.map(str::to_owned),
+        token,
+        token_span,
         from_header: found.from_header,
     })
 }
 
-async fn link<'r>(
+async fn link<'r, 'q>(
     rt: &'r Runtime,
     state: &State,
     code: &str,
-) -> Result<Credential<'r>, ProxyError> {
+) -> Result<Credential<'r, 'q>, ProxyError> {
     if !Link::valid_code(code) {
         return Err(ProxyError::LinkNotFound);
     }

@@ -131,7 +131,7 @@ async fn admit_and_fetch(
             None => path.canonical.to_string(),
         };
     }
-    let cred = credential::read(rt, &shared.state, &parts, &path).await?;
+    let cred = credential::read(rt, &shared.state, &uri, &parts.headers, &path).await?;
     log.route = cred
         .route
         .map_or_else(|| Arc::from(Link::PREFIX), |r| r.name.clone());
@@ -290,6 +290,15 @@ fn origin_request(
     } else {
         target.to_owned()
     };
+    if !route.origin.sends_headers() {
+        return OriginRequest {
+            method: parts.method.clone(),
+            path,
+            query,
+            headers: std::mem::take(&mut parts.headers),
+            body,
+        };
+    }
     let trusted_peer = is_trusted(peer.ip(), trusted);
     let forwarded_for = forwarded_for(peer.ip(), &parts.headers, trusted);
     let host = parts.headers.get(HOST).cloned().or_else(|| {
@@ -368,9 +377,13 @@ fn strip_token(h: &mut HeaderMap, token: &str) {
     let names: Vec<HeaderName> = h
         .iter()
         .filter(|(_, v)| {
-            v.as_bytes()
-                .windows(token.len())
-                .any(|w| w == token.as_bytes())
+            let v = v.as_bytes();
+            v.len() >= token.len()
+                && match std::str::from_utf8(v) {
+                    // Linear-time substring search.
+                    Ok(s) => s.contains(token),
+                    Err(_) => v.windows(token.len()).any(|w| w == token.as_bytes()),
+                }
         })
         .map(|(n, _)| n.clone())
         .collect();
