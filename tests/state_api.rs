@@ -492,6 +492,51 @@ async fn file_access_tokens_work_as_bearer_and_query() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_access_by_source_takes_paths_inside_the_origin() {
+    let files = files();
+    let gw = gateway(&files).start();
+    let post = |body: Value| {
+        let gw = &gw;
+        async move {
+            gw.api(
+                "POST",
+                "/api/v1/file-access",
+                Some(SK_ADMIN),
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+    // Paths inside the `files` origin, with and without a leading slash, keyed as given.
+    let r = post(json!({"source": "files", "filePaths": ["a/doc.txt", "/b/x.txt"]})).await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let tokens = r.json()["data"]["access_tokens"].clone();
+    let t = tokens["a/doc.txt"].as_str().unwrap();
+    assert!(tokens["/b/x.txt"].as_str().is_some());
+    // Minted for the route that serves the origin: /files/a/doc.txt on the gateway.
+    let r = gw
+        .client()
+        .get(&format!("/files/a/doc.txt?token={t}"))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), &r.body[..]),
+        (200, &b"document body"[..])
+    );
+    // An unknown origin, and a path that tries to leave the origin.
+    let r = post(json!({"source": "nope", "filePaths": ["a/doc.txt"]})).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (400, "VALIDATION_ERROR")
+    );
+    assert_eq!(r.json()["error"]["details"][0]["field"], "source");
+    let r = post(json!({"source": "files", "filePaths": ["../secret.txt"]})).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code().as_str()),
+        (400, "VALIDATION_ERROR")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_error_code() {
     let files = files();
     let gw = gateway(&files).start();

@@ -178,6 +178,27 @@ pub async fn signed_url(
     ))
 }
 
+/// The route that serves origin `name` (the longest prefix, should several).
+fn source_route<'r>(rt: &'r Runtime, name: &str) -> Option<&'r crate::config::RouteConfig> {
+    let origin = rt.config.origins.iter().position(|o| o.name == name)?;
+    rt.config
+        .routes
+        .iter()
+        .filter(|r| r.origin == origin)
+        .max_by_key(|r| r.prefix.len())
+}
+
+/// Where `path` inside a route's origin is on the gateway: under the route's prefix when
+/// the route strips it, else the origin path itself.
+fn on_route(route: &crate::config::RouteConfig, path: &str) -> String {
+    let rel = path.trim_start_matches('/');
+    if route.strip_prefix {
+        format!("{}{rel}", route.prefix)
+    } else {
+        format!("/{rel}")
+    }
+}
+
 pub async fn file_access(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
@@ -188,13 +209,32 @@ pub async fn file_access(
     let mut f = Fields::parse(&body)?;
     let paths = f.strings("filePaths", true);
     let expires_in = f.uint("expires_in", false).unwrap_or(300);
+    let source = f.string("source", false);
+    // With `source`, each path is inside that origin: the route that serves the origin
+    // says where it is on the gateway.
+    let route = match source.as_deref() {
+        None => None,
+        Some(name) => {
+            let route = source_route(&rt, name);
+            if route.is_none() {
+                f.invalid(
+                    "source",
+                    format!("`{name}` is not an origin that a route serves"),
+                );
+            }
+            route
+        }
+    };
+    let mut gateway_paths = Vec::new();
     let mut decoded = Vec::new();
     if let Some(paths) = &paths {
         if paths.is_empty() || paths.len() > 1000 {
             f.invalid("filePaths", "must hold 1 to 1000 paths");
         }
         for (i, p) in paths.iter().enumerate() {
-            decoded.push(check_path(&mut f, &format!("filePaths[{i}]"), p, &rt));
+            let at = route.map_or_else(|| p.clone(), |r| on_route(r, p));
+            decoded.push(check_path(&mut f, &format!("filePaths[{i}]"), &at, &rt));
+            gateway_paths.push(at);
         }
     }
     let max = decoded
@@ -244,8 +284,8 @@ pub async fn file_access(
     let mut tokens = BTreeMap::new();
     let mut records = Vec::new();
     let mut expires_at = now + expires_in;
-    for (p, d) in paths.iter().zip(&decoded) {
-        let mut req = MintRequest::new(p.clone());
+    for ((p, d), at) in paths.iter().zip(&decoded).zip(&gateway_paths) {
+        let mut req = MintRequest::new(at.clone());
         req.expires_in = expires_in;
         req.key_id = Some(kid.clone());
         let m = mint(&rt.config, &rt.keyring, &req, now).map_err(mint_error)?;
