@@ -17,6 +17,7 @@ use tokio::time::Sleep;
 use tokio_util::io::ReaderStream;
 
 use crate::metrics::InFlight;
+use crate::server::guard::Progress;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -51,8 +52,9 @@ enum Kind {
         /// their head and never need a timer.
         timer: Option<Pin<Box<Sleep>>>,
     },
-    /// The client's request body on its way to an origin.
-    Request(Incoming),
+    /// The client's request body on its way to an origin; each frame read is progress for
+    /// the connection's `send_timeout`.
+    Request(Incoming, Option<Progress>),
 }
 
 /// The smallest chunk a file body starts with.
@@ -115,8 +117,8 @@ impl Body {
         })
     }
 
-    pub fn request(inner: Incoming) -> Body {
-        Body::of(Kind::Request(inner))
+    pub fn request(inner: Incoming, progress: Option<Progress>) -> Body {
+        Body::of(Kind::Request(inner, progress))
     }
 
     pub fn track(mut self, guard: InFlight) -> Body {
@@ -148,7 +150,7 @@ impl http_body::Body for Body {
             Kind::Empty => true,
             Kind::Full(b) => b.is_none(),
             Kind::File { remaining, .. } | Kind::FileHere { remaining, .. } => *remaining == 0,
-            Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.is_end_stream(),
+            Kind::Upstream { inner, .. } | Kind::Request(inner, _) => inner.is_end_stream(),
         }
     }
 
@@ -159,7 +161,7 @@ impl http_body::Body for Body {
             Kind::File { remaining, .. } | Kind::FileHere { remaining, .. } => {
                 SizeHint::with_exact(*remaining)
             }
-            Kind::Upstream { inner, .. } | Kind::Request(inner) => inner.size_hint(),
+            Kind::Upstream { inner, .. } | Kind::Request(inner, _) => inner.size_hint(),
         }
     }
 }
@@ -218,9 +220,13 @@ impl Body {
                     Poll::Ready(Some(Err(IdleTimeout(*idle).into())))
                 }
             },
-            Kind::Request(inner) => Pin::new(inner)
-                .poll_frame(cx)
-                .map(|o| o.map(|r| r.map_err(Into::into))),
+            Kind::Request(inner, progress) => {
+                let frame = ready!(Pin::new(inner).poll_frame(cx));
+                if let (Some(Ok(_)), Some(p)) = (&frame, progress.as_ref()) {
+                    p.touch();
+                }
+                Poll::Ready(frame.map(|r| r.map_err(Into::into)))
+            }
         }
     }
 }

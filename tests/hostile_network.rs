@@ -115,7 +115,16 @@ async fn a_tls_handshake_alone_or_half_an_h2_preface_holds_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_and_http2_connections_are_closed() {
     let files = files();
-    let gw = builder(&files).tls().start();
+    // hyper's own HTTP/1 timer for the next head would race an idle_timeout of the same
+    // length: give it more, so what closes the idle connection is idle_timeout.
+    let gw = GatewayBuilder::new()
+        .server(r#"header_read_timeout = "3s""#)
+        .server(r#"idle_timeout = "1s""#)
+        .server(r#"send_timeout = "1s""#)
+        .dir_origin("files", &files.root)
+        .route("/files/", "files", r#"["signature"]"#, "")
+        .tls()
+        .start();
     let url = gw.sign(&MintRequest::new("/files/a.txt"));
     // HTTP/2: one request, then no stream at all.
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
@@ -280,4 +289,82 @@ async fn an_http2_client_that_keeps_its_window_shut_is_closed() {
     assert!(closed_by(&gw, "send_timeout").await >= 1);
     gw.wait_metric("tollgate_requests_in_flight", 0).await;
     drop(r);
+}
+
+/// An origin that reads each request's whole body, then answers with its length.
+async fn counting_origin() -> std::net::SocketAddr {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async {
+                        let n = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes().len())
+                            .unwrap_or(0);
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                            Bytes::from(n.to_string()),
+                        )))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_but_steady_upload_is_not_a_client_that_reads_nothing() {
+    let origin = counting_origin().await;
+    let mut b = GatewayBuilder::new();
+    for d in DEADLINES {
+        b = b.server(d);
+    }
+    let gw = b
+        .http_origin("up", origin, "")
+        .route("/up/", "up", r#"["signature"]"#, "")
+        .start();
+    let mut req = MintRequest::new("/up/blob");
+    req.methods = tollgate::token::Methods::parse_list("PUT").unwrap();
+    let url = gw.sign(&req);
+    // 10 KiB over 3 s, a piece every 300 ms: three times send_timeout in all, never
+    // silent for as long as one.
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(
+        format!("PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Length: 10240\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.write_all(&[b'x'; 1024]).await.unwrap();
+    }
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("10240"), "{text}");
+    // An upload that stops part way is a client that moves nothing: closed by send_timeout.
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(
+        format!("PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Length: 10240\r\n\r\nxxxx").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let t = Instant::now();
+    until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }

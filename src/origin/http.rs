@@ -239,7 +239,7 @@ impl Origin for HttpOrigin {
             let mut out = Request::builder()
                 .method(req.method)
                 .uri(uri)
-                .body(Body::request(req.body))
+                .body(Body::request(req.body, req.progress))
                 .map_err(OriginError::Request)?;
             *out.headers_mut() = headers;
 

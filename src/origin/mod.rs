@@ -27,6 +27,8 @@ pub struct OriginRequest {
     /// forwarding header the gateway does not vouch for, and its own `X-Forwarded-*`.
     pub headers: HeaderMap,
     pub body: Incoming,
+    /// Progress for the client connection's deadlines, as the body is read.
+    pub progress: Option<crate::server::guard::Progress>,
 }
 
 #[derive(Debug, thiserror::Error)]

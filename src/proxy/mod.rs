@@ -23,6 +23,7 @@ use crate::filter::{Answer, Ctx};
 use crate::grant::{Grant, Target};
 use crate::origin::OriginRequest;
 use crate::runtime::{Runtime, Shared};
+use crate::server::guard::Progress;
 use crate::state::Link;
 use respond::ProxyError;
 
@@ -32,6 +33,7 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
+    progress: Option<Progress>,
 ) -> Response<Body> {
     let started = Instant::now();
     let in_flight = shared.metrics.request_started();
@@ -39,7 +41,7 @@ pub async fn handle(
     let html = respond::wants_html(req.headers());
     let method = req.method().clone();
     let mut log = LogFields::default();
-    let resp = match admit_and_fetch(&rt, shared, req, peer, tls, &mut log).await {
+    let resp = match admit_and_fetch(&rt, shared, req, peer, tls, progress, &mut log).await {
         Ok(r) => r,
         Err(e) => {
             shared
@@ -112,6 +114,7 @@ async fn admit_and_fetch(
     req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
+    progress: Option<Progress>,
     log: &mut LogFields,
 ) -> Result<Response<Body>, ProxyError> {
     let (mut parts, mut body) = req.into_parts();
@@ -196,7 +199,7 @@ async fn admit_and_fetch(
         ) => Ok(redirect(url)),
         (_, None) => Err(ProxyError::LinkTargetGone),
         (_, Some(route)) => {
-            let oreq = origin_request(
+            let mut oreq = origin_request(
                 route,
                 &cred.target,
                 cred.forward_query,
@@ -208,6 +211,7 @@ async fn admit_and_fetch(
                 cred.token.as_deref(),
                 cred.from_header,
             );
+            oreq.progress = progress;
             route.origin.serve(oreq).await.map_err(ProxyError::from)
         }
     };
@@ -297,6 +301,7 @@ fn origin_request(
             query,
             headers: std::mem::take(&mut parts.headers),
             body,
+            progress: None,
         };
     }
     let trusted_peer = is_trusted(peer.ip(), trusted);
@@ -344,6 +349,7 @@ fn origin_request(
         query,
         headers,
         body,
+        progress: None,
     }
 }
 

@@ -93,6 +93,11 @@ impl Watch {
         InFlight(self.clone())
     }
 
+    /// A handle for the request bodies of this connection (see [`Progress`]).
+    pub fn progress(self: &Arc<Self>) -> Progress {
+        Progress(self.clone())
+    }
+
     /// The deadline now in force, and which one it is.
     fn deadline(&self, d: &Deadlines) -> (Instant, Expired) {
         let last = self.started + Duration::from_millis(self.last.load(Ordering::Relaxed));
@@ -114,6 +119,18 @@ impl Watch {
             }
             tokio::time::sleep_until(at).await;
         }
+    }
+}
+
+/// Tells a connection's watchdog that a request in flight is moving: given to the
+/// request body on its way to an origin, so that a slow but steady upload is not taken for
+/// a client that reads nothing.
+#[derive(Clone)]
+pub struct Progress(Arc<Watch>);
+
+impl Progress {
+    pub fn touch(&self) {
+        self.0.touch();
     }
 }
 

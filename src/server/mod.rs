@@ -344,8 +344,10 @@ impl Conn {
                 let svc = service_fn(move |req| {
                     let shared = shared.clone();
                     let in_flight = w.request();
+                    let progress = w.progress();
                     async move {
-                        let resp = crate::proxy::handle(&shared, req, peer, tls).await;
+                        let resp =
+                            crate::proxy::handle(&shared, req, peer, tls, Some(progress)).await;
                         Ok::<_, Infallible>(resp.map(|b| Watched::new(b, in_flight)))
                     }
                 });
