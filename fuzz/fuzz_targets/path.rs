@@ -21,7 +21,13 @@ fuzz_target!(|data: &[u8]| {
     // spelling tokens bind.
     let canon = encode(d);
     assert_eq!(p.canonical, canon, "canonical differs from encode(decoded)");
-    let again = normalize(&canon).expect("canonical spelling refused");
+    // The length limit is on the spelling a request uses: a raw (unencoded) path under it
+    // can have a canonical spelling over it. No token can be minted for such a path (minting
+    // normalizes the canonical spelling), so it can only be served by a public route.
+    let again = match normalize(&canon) {
+        Err(tollgate::path::PathError::TooLong) => return,
+        r => r.expect("canonical spelling refused"),
+    };
     assert_eq!(again.decoded, d, "canonical spelling decodes differently");
     assert!(again.is_canonical(&canon));
 });

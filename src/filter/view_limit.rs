@@ -5,7 +5,8 @@
 //! resume, a **continuation** of a counted view does not count again: a GET for the same
 //! grant, the same path and the same client IP, within the route's `view_grace` after that
 //! view, with a single byte range, answered 206. The continuations of one view together
-//! carry at most one whole copy of the file; any other GET is a new view.
+//! carry at most one whole copy of the file (with the view's own bytes when the view is
+//! itself a range); any other GET is a new view.
 //!
 //! - `check` refuses grants known to be used up (memory only), except a HEAD or a
 //!   single-range GET that may continue the last view.
@@ -19,7 +20,6 @@
 //! Grants that count no views pass with no I/O at all. Needs `signature` earlier in the
 //! chain.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::{Answer, Ctx, Filter, Reject, Step};
 use crate::grant::Grant;
-use crate::state::{CountOutcome, State, ViewRecord};
+use crate::state::{CountOutcome, State};
 
 pub struct ViewLimit {
     pub state: Arc<State>,
@@ -40,9 +40,9 @@ pub struct ViewLimit {
 pub enum Pending {
     #[default]
     Nothing,
-    /// A view was counted; given back if the answer carries no bytes. Holds the record the
-    /// count replaced.
-    Counted(Option<ViewRecord>),
+    /// A view was counted; given back if the answer carries no bytes, else its
+    /// continuation record is started.
+    Counted,
     /// A single-range GET that may continue the last view.
     Continuation,
 }
@@ -101,6 +101,27 @@ fn serves(g: &Grant, method: &Method, status: StatusCode) -> bool {
 }
 
 impl ViewLimit {
+    /// A counted view's answer carries bytes: its continuations may follow, before any byte
+    /// is sent. (Redirects are not resumed.) A view that is itself one range (a resume
+    /// counted as a new view) already carries that part of the copy its continuations
+    /// share; a 200 carries none yet, as the clients that resume abort it part way.
+    fn start_view(&self, g: &Grant, ctx: &Ctx<'_>, answer: &Answer<'_>) {
+        if !g.is_redirect() {
+            let sent = match answer.status {
+                StatusCode::PARTIAL_CONTENT => one_range(answer.headers).map_or(0, |(len, _)| len),
+                _ => 0,
+            };
+            self.state.start_view(
+                g.view_key(),
+                ctx.client_ip,
+                &ctx.path.decoded,
+                file_size(answer),
+                sent,
+                g.forget_after(),
+            );
+        }
+    }
+
     /// The request may continue the last counted view (it is judged on the answer).
     fn may_continue(&self, g: &Grant, ctx: &Ctx<'_>) -> bool {
         !g.is_redirect()
@@ -117,21 +138,16 @@ impl ViewLimit {
 }
 
 /// Counts one view of `g` durably unless its limit is reached.
-async fn count(
-    state: &State,
-    g: &Grant,
-    ip: IpAddr,
-    path: &str,
-) -> Result<Option<ViewRecord>, Reject> {
+async fn count(state: &State, g: &Grant) -> Result<(), Reject> {
     if state.is_used_up(g.view_key()) {
         return Err(Reject::ViewLimitReached);
     }
     match state
-        .count_view(g.view_key(), g.view_limit(), ip, path, g.forget_after())
+        .count_view(g.view_key(), g.view_limit(), g.forget_after())
         .await
     {
-        Ok((CountOutcome::Counted(_), prev)) => Ok(prev),
-        Ok((CountOutcome::LimitReached(_), _)) => Err(Reject::ViewLimitReached),
+        Ok(CountOutcome::Counted(_)) => Ok(()),
+        Ok(CountOutcome::LimitReached(_)) => Err(Reject::ViewLimitReached),
         Err(e) => {
             tracing::error!(error = %e, "state store unavailable; refusing (fail closed)");
             Err(Reject::StateUnavailable)
@@ -167,8 +183,8 @@ impl Filter for ViewLimit {
         }
         Step::Wait(Box::pin(async move {
             let Some(g) = &ctx.grant else { return Ok(()) };
-            let prev = count(&self.state, g, ctx.client_ip, &ctx.path.decoded).await?;
-            ctx.view = Pending::Counted(prev);
+            count(&self.state, g).await?;
+            ctx.view = Pending::Counted;
             Ok(())
         }))
     }
@@ -180,17 +196,15 @@ impl Filter for ViewLimit {
         let serves = serves(g, ctx.method, answer.status);
         match std::mem::take(&mut ctx.view) {
             Pending::Nothing => Step::Pass,
-            Pending::Counted(prev) if !serves => Step::Wait(Box::pin(async move {
+            Pending::Counted if !serves => Step::Wait(Box::pin(async move {
                 let Some(g) = &ctx.grant else { return Ok(()) };
-                if let Err(e) = self.state.uncount_view(g.view_key(), prev).await {
+                if let Err(e) = self.state.uncount_view(g.view_key()).await {
                     tracing::warn!(error = %e, "could not give back an unused view");
                 }
                 Ok(())
             })),
-            Pending::Counted(_) => {
-                if let Some(size) = file_size(answer) {
-                    self.state.set_view_size(g.view_key(), size);
-                }
+            Pending::Counted => {
+                self.start_view(g, ctx, answer);
                 Step::Pass
             }
             Pending::Continuation if !serves => Step::Pass,
@@ -213,10 +227,8 @@ impl Filter for ViewLimit {
                 // view, counted before any byte is sent.
                 Step::Wait(Box::pin(async move {
                     let Some(g) = &ctx.grant else { return Ok(()) };
-                    count(&self.state, g, ctx.client_ip, &ctx.path.decoded).await?;
-                    if let Some(size) = file_size(answer) {
-                        self.state.set_view_size(g.view_key(), size);
-                    }
+                    count(&self.state, g).await?;
+                    self.start_view(g, ctx, answer);
                     Ok(())
                 }))
             }

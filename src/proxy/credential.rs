@@ -61,7 +61,18 @@ pub async fn read<'r, 'q>(
                 found.token.map(|t| Cow::Owned(t.to_owned())),
                 found.from_header,
             ),
-            Err(_) => (String::new(), None, false),
+            // Not a query the token grammar reads (a duplicate `token`, an empty
+            // parameter): passed on without any `token` parameter.
+            Err(_) => (
+                query
+                    .unwrap_or("")
+                    .split('&')
+                    .filter(|p| *p != "token" && !p.starts_with("token="))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+                None,
+                false,
+            ),
         };
         return Ok(Credential {
             grant: None,

@@ -313,6 +313,9 @@ fn origin_request(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     let mut headers = std::mem::take(&mut parts.headers);
+    // First, so that a client's `Connection` cannot name (and so remove) a header the
+    // gateway sets below.
+    crate::origin::http::strip_hop_by_hop(&mut headers);
     strip_gateway_headers(&mut headers);
     if token_in_authorization {
         headers.remove(AUTHORIZATION);
@@ -402,6 +405,14 @@ fn strip_token(h: &mut HeaderMap, token: &str) {
 /// itself be a signed URL (another token), and the origin needs no query to know the page.
 fn strip_referer_query(h: &mut HeaderMap) {
     let Some(v) = h.get(REFERER) else { return };
+    // A page served through a short link names the link's code, itself a credential.
+    if let Ok(s) = v.to_str()
+        && let Some(rest) = s.split_once("://").map(|(_, r)| r)
+        && rest[rest.find('/').unwrap_or(rest.len())..].starts_with(Link::PREFIX)
+    {
+        h.remove(REFERER);
+        return;
+    }
     let Some(bytes) = v.as_bytes().iter().position(|b| *b == b'?' || *b == b'#') else {
         return;
     };
@@ -426,8 +437,9 @@ pub(crate) fn set_cache_control(resp: &mut Response<Body>, no_store: bool) {
 }
 
 fn header_password(h: &http::HeaderMap) -> Option<String> {
+    // UTF-8, not only visible ASCII: the API accepts any password.
     h.get(crate::filter::password::HEADER)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::to_owned)
 }
 

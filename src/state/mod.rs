@@ -174,6 +174,9 @@ pub struct State {
     links: DashMap<String, CachedLink>,
     pub guesses: crate::limits::GuessBudget,
     pub verifier: crate::password::Verifier,
+    /// Bumped by every view given back. An answer of the store that a give-back may have
+    /// overtaken (a "used up" computed before it) is not cached: the store is asked again.
+    refunds: std::sync::atomic::AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -247,6 +250,7 @@ impl State {
             guesses: crate::limits::GuessBudget::default(),
             // At most two argon2 computations at once: one core stays for the data plane.
             verifier: crate::password::Verifier::new(2),
+            refunds: std::sync::atomic::AtomicU64::new(0),
             metrics,
         };
         for r in snap.revocations {
@@ -390,69 +394,63 @@ impl State {
         true
     }
 
-    /// Records the size of the file a counted view served.
-    pub fn set_view_size(&self, key: &str, size: u64) {
-        if let Some(mut v) = self.views.get_mut(key) {
-            v.size = Some(size);
-        }
-    }
-
-    /// Counts a view durably (see [`Store::count_view`]) and starts its continuation record.
-    /// Also returns the record it replaced, for [`State::uncount_view`] to put back.
+    /// Counts a view durably (see [`Store::count_view`]). Its continuation record is
+    /// started only once its answer is known to carry bytes ([`State::start_view`]), so a
+    /// view given back leaves nothing that a continuation could use.
     pub async fn count_view(
         &self,
         key: &str,
         limit: u64,
-        ip: IpAddr,
-        path: &str,
         forget_after: u64,
-    ) -> Result<(CountOutcome, Option<ViewRecord>), StoreError> {
+    ) -> Result<CountOutcome, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let epoch = self.refunds.load(SeqCst);
         let out = self.store.count_view(key, limit).await?;
-        let mut prev = None;
-        match out {
+        let used_up = match out {
             CountOutcome::Counted(n) => {
                 self.metrics
                     .views_counted
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let record = ViewRecord {
-                    ip,
-                    path: path.into(),
-                    at: Instant::now(),
-                    size: None,
-                    continued: 0,
-                    forget_after,
-                };
-                if self.views.len() < MAX_CACHED || self.views.contains_key(key) {
-                    prev = self.views.insert(key.to_owned(), record);
-                }
-                if n >= limit {
-                    insert_bounded(&self.used_up, MAX_CACHED, key, forget_after);
-                }
+                n >= limit
             }
-            CountOutcome::LimitReached(_) => {
-                insert_bounded(&self.used_up, MAX_CACHED, key, forget_after);
-            }
+            CountOutcome::LimitReached(_) => true,
+        };
+        if used_up && self.refunds.load(SeqCst) == epoch {
+            insert_bounded(&self.used_up, MAX_CACHED, key, forget_after);
         }
-        Ok((out, prev))
+        Ok(out)
     }
 
-    /// Gives back a view counted by [`State::count_view`], restoring the record that
-    /// counting replaced (so a 304 does not take over the continuations of the view before).
-    pub async fn uncount_view(
+    /// Starts the continuation record of a counted view whose answer carries bytes: the
+    /// view's client, path, file size, and the bytes of the copy it already carries when
+    /// it is itself a range (`sent`). Replaces the record of the view before.
+    pub fn start_view(
         &self,
         key: &str,
-        prev: Option<ViewRecord>,
-    ) -> Result<(), StoreError> {
+        ip: IpAddr,
+        path: &str,
+        size: Option<u64>,
+        sent: u64,
+        forget_after: u64,
+    ) {
+        let record = ViewRecord {
+            ip,
+            path: path.into(),
+            at: Instant::now(),
+            size,
+            continued: sent,
+            forget_after,
+        };
+        insert_bounded(&self.views, MAX_CACHED, key, record);
+    }
+
+    /// Gives back a view counted by [`State::count_view`] whose answer sent no bytes. No
+    /// continuation record was made for it.
+    pub async fn uncount_view(&self, key: &str) -> Result<(), StoreError> {
+        self.refunds
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.store.uncount_view(key).await?;
         self.used_up.remove(key);
-        match prev {
-            Some(p) => {
-                self.views.insert(key.to_owned(), p);
-            }
-            None => {
-                self.views.remove(key);
-            }
-        }
         Ok(())
     }
 
