@@ -122,10 +122,20 @@ impl Window {
 /// An attempt [`reserve`](GuessBudget::reserve)s a guess before the password is checked
 /// (so concurrent wrong guesses cannot overrun the budget) and a right password
 /// [`refund`](GuessBudget::refund)s it.
-#[derive(Default)]
 pub struct GuessBudget {
     per_client: DashMap<(String, IpAddr), Window>,
     per_token: DashMap<String, Window>,
+    last_prune: std::sync::Mutex<Instant>,
+}
+
+impl Default for GuessBudget {
+    fn default() -> Self {
+        GuessBudget {
+            per_client: DashMap::new(),
+            per_token: DashMap::new(),
+            last_prune: std::sync::Mutex::new(Instant::now()),
+        }
+    }
 }
 
 impl GuessBudget {
@@ -133,25 +143,37 @@ impl GuessBudget {
     pub fn reserve(&self, id: &str, ip: IpAddr) -> Result<(), u64> {
         let now = Instant::now();
         if self.per_client.len() > GUESS_TABLE_MAX || self.per_token.len() > GUESS_TABLE_MAX {
-            self.prune();
+            self.prune_now_and_then(now);
         }
         let fresh = Window {
             start: now,
             spent: 0,
         };
-        let mut client = self.per_client.entry((id.to_owned(), ip)).or_insert(fresh);
-        let client = client.current(now);
-        if client.spent >= GUESSES_PER_CLIENT {
-            return Err(client.retry_after(now));
-        }
+        // The ceiling first: past it, nothing is added for the client (a crowd of addresses
+        // guessing at a spent token costs no memory).
         let mut token = self.per_token.entry(id.to_owned()).or_insert(fresh);
         let token = token.current(now);
         if token.spent >= GUESSES_PER_TOKEN {
             return Err(token.retry_after(now));
         }
+        let mut client = self.per_client.entry((id.to_owned(), ip)).or_insert(fresh);
+        let client = client.current(now);
+        if client.spent >= GUESSES_PER_CLIENT {
+            return Err(client.retry_after(now));
+        }
         client.spent += 1;
         token.spent += 1;
         Ok(())
+    }
+
+    /// Prunes, at most once a second: a full table must not make every attempt a scan.
+    fn prune_now_and_then(&self, now: Instant) {
+        if let Ok(mut last) = self.last_prune.try_lock()
+            && now.duration_since(*last) >= Duration::from_secs(1)
+        {
+            *last = now;
+            self.prune();
+        }
     }
 
     /// Gives back a guess that turned out right (or was never judged).

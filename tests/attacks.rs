@@ -226,6 +226,14 @@ async fn prefixes_and_scopes_match_whole_segments() {
         200,
         "`/files/a` is not `/files/ab.bin`"
     );
+    // A prefix that would never match a decoded path is refused, not silently kept.
+    for bad in ["/files/./a/", "/files//a/", "/files/../x/"] {
+        let body = json!({"prefix": bad, "issued_before": before}).to_string();
+        let r = gw
+            .api("POST", "/api/v1/revocations", Some(SK_ADMIN), Some(&body))
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {:?}", r.json());
+    }
 }
 
 // ---------------------------------------------------------------------------------------

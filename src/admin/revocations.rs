@@ -44,10 +44,22 @@ pub async fn create(
     {
         f.invalid("key_id", "no such key in [[keys]]");
     }
-    if let Some(p) = &prefix
-        && !p.starts_with('/')
-    {
-        f.invalid("prefix", "must start with `/`");
+    if let Some(p) = &prefix {
+        if !p.starts_with('/') {
+            f.invalid("prefix", "must start with `/`");
+        } else {
+            // Compared with decoded request paths: a prefix that does not normalize to
+            // itself (dot-segments, `//`, escapes) would never match, and the revocation
+            // would be silently ignored.
+            let same = crate::path::normalize(&crate::path::encode(p))
+                .is_ok_and(|n| n.decoded == p.as_str() || format!("{}/", n.decoded) == *p);
+            if !same {
+                f.invalid(
+                    "prefix",
+                    "must be a plain path (no dot-segments, empty segments or escapes)",
+                );
+            }
+        }
     }
     let before = match (&prefix, &issued_before) {
         (Some(_), Some(s)) => match parse_iso(s) {

@@ -372,6 +372,9 @@ fn strip_forwarding_headers(h: &mut HeaderMap) {
                 || n == "x-client-ip"
                 || n == "true-client-ip"
                 || n == "x-original-forwarded-for"
+                || n == "x-forwarded"
+                || n == "x-original-url"
+                || n == "x-rewrite-url"
         })
         .cloned()
         .collect();
