@@ -41,13 +41,6 @@ fn views(n: u64, path: &str) -> MintRequest {
     r
 }
 
-/// Path and query of a URL the API returned (its `public_url` is not where the test
-/// gateway listens).
-fn local(url: &str) -> String {
-    let rest = url.split_once("://").unwrap().1;
-    rest[rest.find('/').unwrap()..].to_owned()
-}
-
 async fn api_ok(gw: &Gateway, key: &str, path: &str, body: Value) -> Value {
     let r = gw
         .api("POST", path, Some(key), Some(&body.to_string()))
@@ -57,11 +50,7 @@ async fn api_ok(gw: &Gateway, key: &str, path: &str, body: Value) -> Value {
 }
 
 async fn mint_api(gw: &Gateway, body: Value) -> (String, String) {
-    let d = api_ok(gw, SK_ADMIN, "/api/v1/signed-urls", body).await;
-    (
-        local(d["url"].as_str().unwrap()),
-        d["token_id"].as_str().unwrap().to_owned(),
-    )
+    gw.mint_api(body).await
 }
 
 async fn link(gw: &Gateway, body: Value) -> String {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use http_body_util::{BodyExt, Full};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -77,28 +77,12 @@ const FDS_SLACK: usize = 4;
 
 /// Mints through the API; returns (path-and-query, token_id).
 async fn mint(gw: &Gateway, path: &str, max_views: u64) -> (String, String) {
-    let body = json!({"path": path, "expires_in": 600, "max_views": max_views});
-    let r = gw
-        .api(
-            "POST",
-            "/api/v1/signed-urls",
-            Some(SK_ADMIN),
-            Some(&body.to_string()),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.json());
-    let d: &Value = &r.json()["data"];
-    let url = d["url"].as_str().unwrap();
-    let target = url.split_once("127.0.0.1:1").unwrap().1.to_owned();
-    (target, d["token_id"].as_str().unwrap().to_owned())
+    gw.mint_api(json!({"path": path, "expires_in": 600, "max_views": max_views}))
+        .await
 }
 
 async fn views(gw: &Gateway, tid: &str) -> u64 {
-    let r = gw
-        .api("GET", &format!("/api/v1/tokens/{tid}"), Some(PK_READ), None)
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json());
-    r.json()["data"]["views"].as_u64().unwrap()
+    gw.views(tid).await
 }
 
 /// The gateway still answers: the process is there, its health endpoint and a plain file.
@@ -435,7 +419,9 @@ async fn clients_aborting_mid_download_leave_nothing_and_count_one_view() {
             async move { abort_after(&c, &url, None, 1 << 20).await }
         })
     };
-    assert!(run(10).await.iter().all(|s| *s == 200));
+    // A warm-up as long as the measured run: what the allocator keeps for reuse after the
+    // first hundred is not a leak (a leak grows again with the second hundred).
+    assert!(run(100).await.iter().all(|s| *s == 200));
     gw.wait_metric("tollgate_requests_in_flight", 0).await;
     let (before, fds_before) = (rss_kib(&gw), fds(&gw));
     let started = Instant::now();

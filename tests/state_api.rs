@@ -34,27 +34,11 @@ fn gateway(files: &Files) -> GatewayBuilder {
 
 /// Mints through the API and returns (path-and-query, token_id).
 async fn mint(gw: &Gateway, body: Value) -> (String, String) {
-    let r = gw
-        .api(
-            "POST",
-            "/api/v1/signed-urls",
-            Some(SK_ADMIN),
-            Some(&body.to_string()),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.json());
-    let d = &r.json()["data"];
-    let url = d["url"].as_str().unwrap();
-    let target = url.split_once("127.0.0.1:1").unwrap().1.to_owned();
-    (target, d["token_id"].as_str().unwrap().to_owned())
+    gw.mint_api(body).await
 }
 
 async fn views(gw: &Gateway, tid: &str) -> u64 {
-    let r = gw
-        .api("GET", &format!("/api/v1/tokens/{tid}"), Some(PK_READ), None)
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json());
-    r.json()["data"]["views"].as_u64().unwrap()
+    gw.views(tid).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

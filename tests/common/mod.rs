@@ -418,6 +418,35 @@ impl Gateway {
             .to_owned()
     }
 
+    /// Mints through the control API (`POST /api/v1/signed-urls` with `body`, as the
+    /// admin key) and returns the URL's path and query, and the token id.
+    pub async fn mint_api(&self, body: serde_json::Value) -> (String, String) {
+        let r = self
+            .api(
+                "POST",
+                "/api/v1/signed-urls",
+                Some(SK_ADMIN),
+                Some(&body.to_string()),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json());
+        let d = &r.json()["data"];
+        let url = d["url"].as_str().unwrap();
+        // Everything after the authority of `public_url`, whatever it is.
+        let rest = url.split_once("://").unwrap().1;
+        let target = rest[rest.find('/').unwrap()..].to_owned();
+        (target, d["token_id"].as_str().unwrap().to_owned())
+    }
+
+    /// The views counted for a token id, read through the control API.
+    pub async fn views(&self, tid: &str) -> u64 {
+        let r = self
+            .api("GET", &format!("/api/v1/tokens/{tid}"), Some(PK_READ), None)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json());
+        r.json()["data"]["views"].as_u64().unwrap()
+    }
+
     /// The config the gateway was started with, as this process parsed it.
     pub fn config(&self) -> &Config {
         &self.config
