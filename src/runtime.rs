@@ -27,6 +27,9 @@ pub struct Route {
     pub strip_prefix: bool,
     pub origin: Arc<dyn Origin>,
     pub chain: Chain,
+    /// Judges short links to this route when its own chain takes no credential: the links'
+    /// rules with this route's `view_grace`.
+    pub link_chain: Option<Chain>,
     pub view_grace: Duration,
 }
 
@@ -106,7 +109,13 @@ impl Runtime {
             .iter()
             .map(|r| {
                 let chain = build_chain(&config, &keyring, state, r);
+                let link_chain = (!r.filters.contains(&FilterKind::Signature)).then(|| {
+                    let mut links = links_route();
+                    links.view_grace = r.view_grace;
+                    build_chain(&config, &keyring, state, &links)
+                });
                 Route {
+                    link_chain,
                     prefix: r.prefix.clone(),
                     name: Arc::from(r.prefix.as_str()),
                     strip_prefix: r.strip_prefix,

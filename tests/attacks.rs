@@ -684,3 +684,19 @@ async fn a_view_given_back_leaves_nothing_to_continue() {
     assert_eq!(served, 4096);
     assert_eq!(gw.client().get(&url).await.status, 410);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_a_public_route_keeps_the_route_s_grace() {
+    let files = files();
+    let gw = GatewayBuilder::new()
+        .dir_origin("files", &files.root)
+        .route("/open/", "files", "[]", r#"view_grace = "10m""#)
+        .start();
+    let l = link(&gw, json!({"targetUrl": "/open/a.bin", "maxViews": 1})).await;
+    let c = gw.client();
+    assert_eq!(c.get(&l).await.status, 200);
+    // A resume by the same client continues the view, as it would through a token.
+    let r = c.get_with(&l, &[("range", "bytes=2048-")]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(c.get(&l).await.status, 410);
+}

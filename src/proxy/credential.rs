@@ -183,12 +183,8 @@ async fn link<'r, 'q>(
         Some(Target::Path(p)) => {
             let route = rt.route_for(p).ok_or(ProxyError::LinkTargetGone)?;
             // A route that takes no credential has no chain to judge a link by: the
-            // link's own rules still hold, through the links' chain.
-            let chain = if route.chain.has("signature") {
-                &route.chain
-            } else {
-                &rt.link_chain
-            };
+            // link's own rules still hold, through the links' chain with the route's grace.
+            let chain = route.link_chain.as_ref().unwrap_or(&route.chain);
             (Some(route), chain, Cow::Owned(p.clone()))
         }
         _ => (None, &rt.link_chain, Cow::Borrowed("")),

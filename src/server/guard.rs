@@ -150,16 +150,39 @@ impl Drop for InFlight {
     }
 }
 
+/// The largest piece of a body handed to hyper at once. hyper takes the next frame only
+/// once the last is written out, so a frame is also the unit progress is seen in: at 64 KiB,
+/// a client reading at 1 KiB/s still shows progress within a 60 s `send_timeout`, where a
+/// whole 256 KiB file chunk would take 4 minutes. Slicing shares the bytes (no copy).
+pub const MAX_FRAME: usize = 64 * 1024;
+
 /// A response body that tells its connection's watchdog when a frame is taken, and that
 /// the response is over when dropped.
 pub struct Watched<B> {
     inner: B,
     in_flight: InFlight,
+    /// What is left of a data frame larger than [`MAX_FRAME`].
+    rest: Option<Bytes>,
 }
 
 impl<B> Watched<B> {
     pub fn new(inner: B, in_flight: InFlight) -> Watched<B> {
-        Watched { inner, in_flight }
+        Watched {
+            inner,
+            in_flight,
+            rest: None,
+        }
+    }
+}
+
+/// The first `MAX_FRAME` bytes of `data` as a frame; the rest stays in `rest`.
+fn slice(mut data: Bytes, rest: &mut Option<Bytes>) -> Frame<Bytes> {
+    if data.len() > MAX_FRAME {
+        let head = data.split_to(MAX_FRAME);
+        *rest = Some(data);
+        Frame::data(head)
+    } else {
+        Frame::data(data)
     }
 }
 
@@ -175,19 +198,36 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = &mut *self;
-        let out = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(_))) = &out {
+        if let Some(rest) = this.rest.take() {
             this.in_flight.progress();
+            return Poll::Ready(Some(Ok(slice(rest, &mut this.rest))));
         }
-        out
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.in_flight.progress();
+                let frame = match frame.into_data() {
+                    Ok(data) => slice(data, &mut this.rest),
+                    Err(frame) => frame,
+                };
+                Poll::Ready(Some(Ok(frame)))
+            }
+            other => other,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.rest.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let extra = self.rest.as_ref().map_or(0, |r| r.len() as u64);
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + extra);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + extra);
+        }
+        hint
     }
 }
 
@@ -200,6 +240,31 @@ mod tests {
         idle: Duration::from_secs(60),
         send: Duration::from_secs(30),
     };
+
+    #[tokio::test]
+    async fn large_frames_go_out_in_slices_with_the_same_bytes() {
+        use http_body_util::BodyExt;
+        let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let w = Watch::new();
+        let mut body = Watched::new(
+            http_body_util::Full::new(Bytes::from(data.clone())),
+            w.request(),
+        );
+        assert_eq!(body.size_hint().exact(), Some(200_000));
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some(f) = body.frame().await {
+            let d = f.unwrap().into_data().unwrap();
+            sizes.push(d.len());
+            got.extend_from_slice(&d);
+        }
+        assert_eq!(
+            sizes,
+            [MAX_FRAME, MAX_FRAME, MAX_FRAME, 200_000 - 3 * MAX_FRAME]
+        );
+        assert_eq!(got, data);
+        assert!(body.is_end_stream());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn each_phase_has_its_deadline() {
