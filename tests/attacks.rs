@@ -58,6 +58,13 @@ async fn link(gw: &Gateway, body: Value) -> String {
     format!("/s/{}", d["shortCode"].as_str().unwrap())
 }
 
+/// An `issued_before` that covers every token issued so far.
+fn in_five_seconds() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(5))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 fn status_code(r: &Resp) -> (u16, String) {
     (r.status.as_u16(), r.code())
 }
@@ -177,10 +184,7 @@ async fn revocations_hold_on_routes_that_do_not_list_the_filter() {
     // A link to a path on that route, revoked by prefix.
     let l = link(&gw, json!({"targetUrl": "/open/a.bin"})).await;
     assert_eq!(c.get(&l).await.status, 200);
-    let before = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
-    let before = before
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let before = in_five_seconds();
     api_ok(
         &gw,
         SK_ADMIN,
@@ -198,10 +202,7 @@ async fn prefixes_and_scopes_match_whole_segments() {
     let c = gw.client();
     let inside = gw.sign(&MintRequest::new("/files/a/x.bin"));
     let beside = gw.sign(&MintRequest::new("/files/ab.bin"));
-    let before = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
-    let before = before
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let before = in_five_seconds();
     api_ok(
         &gw,
         SK_ADMIN,

@@ -50,11 +50,7 @@ pub async fn read<'r, 'q>(
     if !route.chain.has("signature") {
         // A route that takes no credential judges no token, but one sent anyway (for
         // another path, say) still never reaches the origin.
-        let mut auth = headers.get_all(http::header::AUTHORIZATION).iter();
-        let bearer = auth
-            .next()
-            .and_then(|v| v.to_str().ok())
-            .and_then(token::bearer);
+        let (bearer, _) = bearer(headers);
         let (forward_query, token, from_header) = match token::find(query, bearer) {
             Ok(found) => (
                 found.rest.into_owned(),
@@ -102,6 +98,17 @@ pub async fn read<'r, 'q>(
     })
 }
 
+/// The token of a Bearer `Authorization` header, if the first one is that, and whether
+/// more `Authorization` headers follow.
+fn bearer(headers: &HeaderMap) -> (Option<&str>, bool) {
+    let mut auth = headers.get_all(http::header::AUTHORIZATION).iter();
+    let first = auth
+        .next()
+        .and_then(|v| v.to_str().ok())
+        .and_then(token::bearer);
+    (first, auth.next().is_some())
+}
+
 /// A request's token, read and verified.
 pub struct TokenCredential {
     /// `None` when the request carries no token.
@@ -121,12 +128,8 @@ pub fn token(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<TokenCredential, Reject> {
-    let mut auth = headers.get_all(http::header::AUTHORIZATION).iter();
-    let bearer = auth
-        .next()
-        .and_then(|v| v.to_str().ok())
-        .and_then(token::bearer);
-    if bearer.is_some() && auth.next().is_some() {
+    let (bearer, more) = bearer(headers);
+    if bearer.is_some() && more {
         // Two Authorization headers: which one counts is ambiguous, so neither does.
         return Err(Reject::Find(token::FindError::Duplicate));
     }

@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use tracing::info;
 
 use crate::body::Body;
-use crate::filter::{Answer, Ctx};
+use crate::filter::{Answer, Chain, Ctx};
 use crate::grant::{Grant, Target};
 use crate::origin::OriginRequest;
 use crate::runtime::{Runtime, Shared};
@@ -176,14 +176,8 @@ async fn admit_and_fetch(
     }
     if let Err(e) = chain.commit(&mut ctx).await {
         // A later filter refused after an earlier one committed (a rate limit listed after
-        // `view_limit`, say): settle as for an answer without bytes, so nothing is spent.
-        let e = ProxyError::from(e);
-        let answer = Answer {
-            status: respond::status_and_code(&e).0,
-            headers: &NO_HEADERS,
-        };
-        let _ = chain.respond(&mut ctx, &answer).await;
-        return Err(e);
+        // `view_limit`, say): nothing is spent.
+        return Err(settle_refused(chain, &mut ctx, e.into()).await);
     }
     // The request's headers go to the origin now; what the chain still needs to settle
     // the answer is kept, without them.
@@ -199,19 +193,19 @@ async fn admit_and_fetch(
         ) => Ok(redirect(url)),
         (_, None) => Err(ProxyError::LinkTargetGone),
         (_, Some(route)) => {
-            let mut oreq = origin_request(
+            let oreq = origin_request(
                 route,
                 &cred.target,
                 cred.forward_query,
                 &mut parts,
                 body,
+                progress,
                 peer,
                 trusted,
                 tls,
                 cred.token.as_deref(),
                 cred.from_header,
             );
-            oreq.progress = progress;
             route.origin.serve(oreq).await.map_err(ProxyError::from)
         }
     };
@@ -235,15 +229,7 @@ async fn admit_and_fetch(
             chain.respond(&mut ctx, &answer).await?;
             resp
         }
-        Err(e) => {
-            let answer = Answer {
-                status: respond::status_and_code(&e).0,
-                headers: &NO_HEADERS,
-            };
-            // Settles what was committed (gives back a view); the error is the answer.
-            let _ = chain.respond(&mut ctx, &answer).await;
-            return Err(e);
-        }
+        Err(e) => return Err(settle_refused(chain, &mut ctx, e).await),
     };
     if let Some(g) = &ctx.grant {
         // A shared cache must never answer for the gateway: it would outlive revocation and
@@ -257,6 +243,17 @@ async fn admit_and_fetch(
         }
     }
     Ok(resp)
+}
+
+/// Settles what the chain committed for a request that ends in `e` rather than in an
+/// answer with bytes (gives back a view), and returns `e`, which is the answer.
+async fn settle_refused(chain: &Chain, ctx: &mut Ctx<'_>, e: ProxyError) -> ProxyError {
+    let answer = Answer {
+        status: respond::status_and_code(&e).0,
+        headers: &NO_HEADERS,
+    };
+    let _ = chain.respond(ctx, &answer).await;
+    e
 }
 
 /// What the chain's `respond` pass sees of the request's headers: none, they went to the
@@ -283,6 +280,7 @@ fn origin_request(
     query: String,
     parts: &mut http::request::Parts,
     body: Incoming,
+    progress: Option<Progress>,
     peer: SocketAddr,
     trusted: &[IpNet],
     tls: bool,
@@ -301,7 +299,7 @@ fn origin_request(
             query,
             headers: std::mem::take(&mut parts.headers),
             body,
-            progress: None,
+            progress,
         };
     }
     let trusted_peer = is_trusted(peer.ip(), trusted);
@@ -352,7 +350,7 @@ fn origin_request(
         query,
         headers,
         body,
-        progress: None,
+        progress,
     }
 }
 
