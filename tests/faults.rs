@@ -423,22 +423,33 @@ async fn clients_aborting_mid_download_leave_nothing_and_count_one_view() {
     // first hundred is not a leak (a leak grows again with the second hundred).
     assert!(run(100).await.iter().all(|s| *s == 200));
     gw.wait_metric("tollgate_requests_in_flight", 0).await;
-    let (before, fds_before) = (rss_kib(&gw), fds(&gw));
-    let started = Instant::now();
-    assert!(run(100).await.iter().all(|s| *s == 200));
-    gw.wait_metric("tollgate_requests_in_flight", 0).await;
-    gw.wait_metric("tollgate_connections_open", idle).await;
-    // Every aborted download let go of its socket and of the file.
-    let fds_after = wait_fds_at_most(&gw, fds_before + FDS_SLACK).await;
-    let after = rss_kib(&gw);
-    eprintln!(
-        "client abort x100 in {:?}: RSS {before} KiB -> {after} KiB (peak {} KiB), fds {fds_before} -> {fds_after}",
-        started.elapsed(),
-        gw.peak_rss_kib(),
-    );
+    // A leak grows with every hundred; what the allocator keeps under load (other tests
+    // run beside this one) does not: one of three rounds must stay flat.
+    let fds_before = fds(&gw);
+    let mut grew = Vec::new();
+    for _ in 0..3 {
+        let before = rss_kib(&gw);
+        let started = Instant::now();
+        assert!(run(100).await.iter().all(|s| *s == 200));
+        gw.wait_metric("tollgate_requests_in_flight", 0).await;
+        gw.wait_metric("tollgate_connections_open", idle).await;
+        // Every aborted download let go of its socket and of the file.
+        let fds_after = wait_fds_at_most(&gw, fds_before + FDS_SLACK).await;
+        let after = rss_kib(&gw);
+        eprintln!(
+            "client abort x100 in {:?}: RSS {before} KiB -> {after} KiB (peak {} KiB), fds {fds_before} -> {fds_after}",
+            started.elapsed(),
+            gw.peak_rss_kib(),
+        );
+        if after <= before + FLAT_KIB {
+            grew.clear();
+            break;
+        }
+        grew.push((before, after));
+    }
     assert!(
-        after <= before + FLAT_KIB,
-        "RSS grew from {before} KiB to {after} KiB over 100 aborts"
+        grew.is_empty(),
+        "RSS grew in each of three rounds of 100 aborts: {grew:?}"
     );
     still_up(&gw, &gw.sign_path("/files/ok.txt")).await;
 }
